@@ -1,0 +1,67 @@
+"""A small service that touches files, the network, a subprocess and sqlite.
+
+It knows nothing of audit hooks: it only traces its own work with the
+OpenTelemetry API, as any instrumented service does.  Run it under
+``opentelemetry-instrument`` and the audit events it raises appear as span
+events on its spans.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.request
+
+from opentelemetry import trace
+
+tracer = trace.get_tracer("demo-app")
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        body = json.dumps({"status": "ok"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def handle_order(workdir: str, port: int) -> None:
+    with tracer.start_as_current_span("handle-order"):
+        path = os.path.join(workdir, "order.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"id": 42, "items": 3}, f)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/inventory", timeout=5) as resp:
+            resp.read()
+        db = sqlite3.connect(os.path.join(workdir, "orders.db"))
+        db.execute("create table if not exists orders (id integer)")
+        db.close()
+        subprocess.run([sys.executable, "-c", "print('invoice rendered')"], check=True)
+        os.remove(path)
+
+
+def main() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with tempfile.TemporaryDirectory() as workdir:
+        handle_order(workdir, server.server_address[1])
+        with tracer.start_as_current_span("health-check"):
+            socket.getaddrinfo("localhost", server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,435 @@
+"""Audit arguments to OpenTelemetry attributes, without running user code.
+
+Every conversion tests exact types (``type(x) is str``) or subclassing of a
+builtin type (``issubclass(type(x), str)``, which consults only the MRO), and
+reads values through the builtin type's own slots (``str.__str__(x)``,
+``int.__index__(x)``), so no ``__repr__``, ``__str__``, ``__fspath__``,
+``__class__`` property or ``__iter__`` of a user class ever runs, and nothing
+is consumed (generators, files and request bodies are described by their type).
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+import pathlib
+import sys
+import types
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from opentelemetry.semconv._incubating.attributes import (
+    file_attributes,
+    network_attributes,
+    process_attributes,
+)
+from opentelemetry.semconv.attributes import (
+    db_attributes,
+    server_attributes,
+    url_attributes,
+)
+from opentelemetry.semconv.attributes import (
+    network_attributes as stable_network_attributes,
+)
+
+from opentelemetry.instrumentation.audithook import _catalog
+
+Scalar = str | bool | int | float
+AttrValue = Scalar | Sequence[str] | Sequence[int] | Sequence[float] | Sequence[bool]
+Attributes = dict[str, AttrValue]
+Enricher = Callable[[tuple[Any, ...], Attributes, int], None]
+
+EVENT_KEY = "python.audit.event"
+CATEGORY_KEY = "python.audit.category"
+ARG_PREFIX = "python.audit.arg."
+MAX_ITEMS = 64
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_FS_ENCODING = sys.getfilesystemencoding()
+_PATH_TYPES = (pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.PosixPath, pathlib.WindowsPath)
+_DIRENTRY = os.DirEntry
+
+# Descriptors read straight from the builtin types: a metaclass or subclass
+# cannot put a property in front of these.
+_type_qualname = type.__dict__["__qualname__"].__get__
+_type_module = type.__dict__["__module__"].__get__
+_sock_family = _socket.socket.__dict__["family"].__get__
+_sock_type = _socket.socket.__dict__["type"].__get__
+_sock_fileno = _socket.socket.fileno
+
+_FAMILIES = {int(v): k for k, v in vars(_socket).items() if k.startswith("AF_") and type(v) is int}
+_FAMILIES[_socket.AF_INET] = "AF_INET"
+_FAMILIES[_socket.AF_INET6] = "AF_INET6"
+_KINDS = {int(v): k for k, v in vars(_socket).items() if k.startswith("SOCK_") and type(v) is int}
+_TRANSPORT = {_socket.SOCK_STREAM: "tcp", _socket.SOCK_DGRAM: "udp"}
+_NETWORK_TYPE = {_socket.AF_INET: "ipv4", _socket.AF_INET6: "ipv6"}
+_AF_UNIX = getattr(_socket, "AF_UNIX", None)
+
+# Arguments that hold a path or a command line: bytes there are decoded with
+# the filesystem encoding instead of being reduced to their length.
+PATH_ARGS = frozenset(
+    {
+        "file", "path", "src", "dst", "filename", "fullpath", "top", "base_name",
+        "root_dir", "base_dir", "extract_dir", "pathname", "executable", "args",
+        "argv", "cwd", "database", "file_name", "command", "name", "application_name",
+        "command_line", "current_directory", "src_path", "dst_path",
+        # os.truncate and friends name it fd, but pass a path when given one
+        "fd",
+    }
+)  # fmt: skip
+
+
+def _is_path_type(cls: type) -> bool:
+    # Identity, not ``cls in a_set``: hashing a class runs its metaclass's __hash__.
+    for path_type in _PATH_TYPES:
+        if cls is path_type:
+            return True
+    return False
+
+
+def clean_text(value: str, limit: int) -> str:
+    """Truncate, and make a str encodable as UTF-8 (OTLP strings must be)."""
+    if len(value) > limit:
+        value = value[:limit]
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (undecodable file names) become visible escapes.
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def text_of(value: Any, limit: int) -> str | None:
+    """A str or str subclass as a clean str; None for anything else."""
+    cls = type(value)
+    if cls is not str:
+        if not issubclass(cls, str):
+            return None
+        value = str.__str__(value)
+    return clean_text(value, limit)
+
+
+def type_name(value: Any) -> str:
+    cls = type(value)
+    name = _type_qualname(cls)
+    module = _type_module(cls)
+    if type(module) is str and module != "builtins":
+        return f"{module}.{name}"
+    return name if type(name) is str else "object"
+
+
+def _decode_path(value: bytes, limit: int) -> str:
+    head = bytes.__getitem__(value, slice(0, limit * 4))
+    return clean_text(bytes.decode(head, _FS_ENCODING, "surrogateescape"), limit)
+
+
+def path_of(value: Any, limit: int) -> str | None:
+    """A path argument as text: str, bytes, or a builtin path type; else None."""
+    text = text_of(value, limit)
+    if text is not None:
+        return text
+    cls = type(value)
+    if _is_path_type(cls):
+        return clean_text(str(value), limit)
+    if cls is _DIRENTRY:
+        return path_of(value.path, limit)
+    if issubclass(cls, bytes):
+        return _decode_path(value, limit)
+    return None
+
+
+def _int_value(value: int) -> int | str:
+    if _INT64_MIN <= value <= _INT64_MAX:
+        return value
+    # OTLP ints are 64-bit; addresses and big numbers keep their value as hex.
+    return hex(value)
+
+
+def _code_text(code: types.CodeType, limit: int) -> str:
+    name = text_of(code.co_qualname, limit) or "?"
+    filename = text_of(code.co_filename, limit) or "?"
+    return clean_text(f"{name} ({filename}:{code.co_firstlineno})", limit)
+
+
+def _callable_text(value: Any, limit: int) -> str | None:
+    cls = type(value)
+    if cls is types.MethodType:
+        value = value.__func__
+        cls = type(value)
+    if cls is types.FunctionType or cls is types.BuiltinFunctionType:
+        name = text_of(value.__qualname__, limit) or "?"
+        module = text_of(value.__module__, limit)
+        return clean_text(f"{module}.{name}" if module else name, limit)
+    if issubclass(cls, type):
+        name = _type_qualname(value)
+        module = _type_module(value)
+        if type(name) is str and type(module) is str:
+            return clean_text(f"{module}.{name}", limit)
+        return "type"
+    return None
+
+
+def socket_text(value: Any) -> str:
+    family = _sock_family(value)
+    kind = _sock_type(value)
+    return f"{_FAMILIES.get(family, family)}/{_KINDS.get(kind, kind)}/fd={_sock_fileno(value)}"
+
+
+def scalar(value: Any, limit: int, path: bool = False) -> Scalar | None:
+    """One value as an attribute scalar; None means: leave the attribute out."""
+    cls = type(value)
+    if cls is str:
+        return clean_text(value, limit)
+    if cls is int:
+        return _int_value(value)
+    if cls is bool or cls is float:
+        return cast(Scalar, value)
+    if value is None:
+        return None
+    if path:
+        text = path_of(value, limit)
+        if text is not None:
+            return text
+    if cls is bytes or cls is bytearray:
+        return len(value)
+    if issubclass(cls, str):
+        return text_of(value, limit)
+    if issubclass(cls, bool):
+        return bool.__bool__(value)
+    if issubclass(cls, int):
+        return _int_value(int.__index__(value))
+    if issubclass(cls, float):
+        return float.__float__(value)
+    if issubclass(cls, bytes):
+        return bytes.__len__(value)
+    if issubclass(cls, bytearray):
+        return bytearray.__len__(value)
+    if cls is memoryview:
+        return cast(int, value.nbytes)
+    if cls is _DIRENTRY or _is_path_type(cls):
+        return path_of(value, limit)
+    if issubclass(cls, _socket.socket):
+        return socket_text(value)
+    if cls is types.CodeType:
+        return _code_text(value, limit)
+    text = _callable_text(value, limit)
+    if text is not None:
+        return text
+    return type_name(value)
+
+
+def _homogeneous(items: list[Scalar]) -> AttrValue:
+    first = type(items[0])
+    if all(type(item) is first for item in items):
+        return cast(AttrValue, tuple(items))
+    # Mixed types are not a valid attribute array: render the scalars as text.
+    # repr() is safe here: every item is an exact str, int, float or bool.
+    return tuple(item if type(item) is str else repr(item) for item in items)
+
+
+def value_of(value: Any, limit: int, path: bool = False) -> AttrValue | None:
+    """Any argument as an attribute value, arrays included."""
+    cls = type(value)
+    if cls is list or cls is tuple:
+        items: list[Scalar] = []
+        # Slicing an exact list or tuple copies it without calling user code,
+        # and a copy cannot change under our feet if another thread mutates it.
+        for item in value[:MAX_ITEMS]:
+            if type(item) is list or type(item) is tuple:
+                items.append(type_name(item))
+                continue
+            converted = scalar(item, limit, path)
+            items.append("None" if converted is None else converted)
+        return _homogeneous(items) if items else ()
+    return scalar(value, limit, path)
+
+
+# --- semantic-convention attributes ---------------------------------------------------------
+
+
+def _set_path(attrs: Attributes, key: str, value: Any, limit: int) -> None:
+    text = path_of(value, limit)
+    if text is not None:
+        attrs[key] = text
+
+
+def _file_path(index: int) -> Enricher:
+    def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+        if len(args) > index:
+            _set_path(attrs, file_attributes.FILE_PATH, args[index], limit)
+
+    return enrich
+
+
+def _host_port(host_key: str, port_key: str, host_index: int) -> Enricher:
+    def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+        if len(args) <= host_index:
+            return
+        host = path_of(args[host_index], limit)
+        if host:
+            attrs[host_key] = host
+        if len(args) > host_index + 1:
+            port = args[host_index + 1]
+            if type(port) is int and 0 <= port <= 65535:
+                attrs[port_key] = port
+            elif type(port) is str and port.isdigit() and int(port) <= 65535:
+                attrs[port_key] = int(port)
+
+    return enrich
+
+
+def _socket_address(host_key: str, port_key: str) -> Enricher:
+    """(self, address) events: the address and the socket's transport."""
+
+    def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+        if len(args) < 2:
+            return
+        sock, address = args[0], args[1]
+        family = None
+        if issubclass(type(sock), _socket.socket):
+            family = _sock_family(sock)
+            kind = _sock_type(sock)
+            transport = _TRANSPORT.get(kind)
+            if family == _AF_UNIX:
+                transport = "unix"
+            if transport:
+                attrs[stable_network_attributes.NETWORK_TRANSPORT] = transport
+            if family in _NETWORK_TYPE:
+                attrs[stable_network_attributes.NETWORK_TYPE] = _NETWORK_TYPE[family]
+        if type(address) is tuple and len(address) >= 2:
+            _host_port(host_key, port_key, 0)(address, attrs, limit)
+        elif family == _AF_UNIX or family is None:
+            _set_path(attrs, host_key, address, limit)
+
+    return enrich
+
+
+def _executable_and_args(exe_index: int | None, args_index: int) -> Enricher:
+    def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+        argv = args[args_index] if len(args) > args_index else None
+        exe = path_of(args[exe_index], limit) if exe_index is not None else None
+        if type(argv) is list or type(argv) is tuple:
+            command_args = cast(tuple[Scalar, ...], value_of(argv, limit, path=True))
+            if command_args:
+                attrs[process_attributes.PROCESS_COMMAND_ARGS] = command_args  # type: ignore[assignment]
+                first = command_args[0]
+                if exe is None and type(first) is str:
+                    exe = first
+        else:
+            line = path_of(argv, limit)
+            if line is not None:
+                attrs[process_attributes.PROCESS_COMMAND_LINE] = line
+        if exe:
+            attrs[process_attributes.PROCESS_EXECUTABLE_PATH] = exe
+
+    return enrich
+
+
+def _popen(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+    _executable_and_args(0, 1)(args, attrs, limit)
+    if len(args) > 2:
+        cwd = path_of(args[2], limit)
+        if cwd is not None:
+            attrs["process.working_directory"] = cwd
+
+
+def _command_line(index: int) -> Enricher:
+    def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+        if len(args) > index:
+            _set_path(attrs, process_attributes.PROCESS_COMMAND_LINE, args[index], limit)
+
+    return enrich
+
+
+def _url(index: int) -> Enricher:
+    def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+        if len(args) > index:
+            url = text_of(args[index], limit)
+            if url is not None:
+                attrs[url_attributes.URL_FULL] = url
+
+    return enrich
+
+
+def _sqlite(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+    attrs[db_attributes.DB_SYSTEM_NAME] = "sqlite"
+
+
+def _sqlite_connect(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+    _sqlite(args, attrs, limit)
+    if args:
+        _set_path(attrs, db_attributes.DB_NAMESPACE, args[0], limit)
+
+
+_SERVER = (server_attributes.SERVER_ADDRESS, server_attributes.SERVER_PORT)
+_PEER = (network_attributes.NETWORK_PEER_ADDRESS, network_attributes.NETWORK_PEER_PORT)
+_LOCAL = (network_attributes.NETWORK_LOCAL_ADDRESS, network_attributes.NETWORK_LOCAL_PORT)
+
+ENRICHERS: dict[str, Enricher] = {
+    "socket.connect": _socket_address(*_SERVER),
+    "socket.bind": _socket_address(*_LOCAL),
+    "socket.sendto": _socket_address(*_PEER),
+    "socket.sendmsg": _socket_address(*_PEER),
+    "socket.getaddrinfo": _host_port(*_SERVER, 0),
+    "socket.gethostbyname": _host_port(*_SERVER, 0),
+    "subprocess.Popen": _popen,
+    "os.exec": _executable_and_args(0, 1),
+    "os.posix_spawn": _executable_and_args(0, 1),
+    "os.spawn": _executable_and_args(1, 2),
+    "pty.spawn": _executable_and_args(None, 0),
+    "os.system": _command_line(0),
+    "_winapi.CreateProcess": _executable_and_args(0, 1),
+    "os.startfile": _executable_and_args(0, 99),
+    "urllib.Request": _url(0),
+    "webbrowser.open": _url(0),
+    "sqlite3.connect": _sqlite_connect,
+    "sqlite3.enable_load_extension": _sqlite,
+}
+for _name in ("http.client.connect", "ftplib.connect", "smtplib.connect", "imaplib.open",
+              "nntplib.connect", "poplib.connect", "telnetlib.Telnet.open"):  # fmt: skip
+    ENRICHERS[_name] = _host_port(*_SERVER, 1)
+for _name, (_args, _category, _tables) in _catalog.CATALOG.items():
+    if _category == "file" and _name not in ENRICHERS and _args and _args[0] in PATH_ARGS:
+        ENRICHERS[_name] = _file_path(0)
+_extension_path = _file_path(1)
+
+
+def _sqlite_extension(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+    _sqlite(args, attrs, limit)
+    _extension_path(args, attrs, limit)
+
+
+ENRICHERS["sqlite3.load_extension"] = _sqlite_extension
+ENRICHERS["os.add_dll_directory"] = _file_path(0)
+
+
+def argument_keys(event: str) -> tuple[tuple[str, bool], ...]:
+    """(attribute key, is-a-path) for each argument the catalog names."""
+    entry = _catalog.CATALOG.get(event)
+    names = entry[0] if entry is not None else ()
+    return tuple((ARG_PREFIX + name, name in PATH_ARGS) for name in names)
+
+
+def map_arguments(
+    event: str,
+    keys: tuple[tuple[str, bool], ...],
+    args: tuple[Any, ...],
+    limit: int,
+) -> Attributes:
+    """The attributes of one event: its name, each argument, and semantic conventions."""
+    attrs: Attributes = {EVENT_KEY: event}
+    known = len(keys)
+    for index, value in enumerate(args):
+        if index < known:
+            key, path = keys[index]
+        else:
+            key, path = f"{ARG_PREFIX}{index}", False
+        converted = value_of(value, limit, path)
+        if converted is not None:
+            attrs[key] = converted
+    enrich = ENRICHERS.get(event)
+    if enrich is not None:
+        enrich(args, attrs, limit)
+    return attrs

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+TESTS = pathlib.Path(__file__).resolve().parent
+ROOT = TESTS.parent
+SRC = ROOT / "src"
+MARKER = "@@TELEMETRY@@"
+
+# Variables of the developer's shell that would change what the scenarios do.
+_SCRUB = ("OTEL_", "HARNESS_")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(SRC)])
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Telemetry:
+    returncode: int
+    stdout: str
+    stderr: str
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def span(self, name: str) -> dict[str, Any]:
+        found = [s for s in self.spans if s["name"] == name]
+        assert len(found) == 1, f"expected one span {name!r}, got {[s['name'] for s in self.spans]}"
+        return found[0]
+
+    def events(self, span_name: str, event: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e["attributes"]
+            for e in self.span(span_name)["events"]
+            if event is None or e["name"] == event
+        ]
+
+    def event(self, span_name: str, event: str) -> dict[str, Any]:
+        found = self.events(span_name, event)
+        names = [e["name"] for e in self.span(span_name)["events"]]
+        assert found, f"no {event!r} event in span {span_name!r}; it has {names}"
+        return found[0]
+
+    def all_events(self, event: str) -> list[dict[str, Any]]:
+        return [e["attributes"] for s in self.spans for e in s["events"] if e["name"] == event]
+
+    def points(self, metric: str, **attrs: str) -> list[dict[str, Any]]:
+        return [
+            p
+            for p in self.metrics.get(metric, [])
+            if all(p["attributes"].get(k) == v for k, v in attrs.items())
+        ]
+
+    def count(self, event: str) -> int:
+        return sum(
+            p["value"] for p in self.points("python.audit.events", **{"python.audit.event": event})
+        )
+
+    def dropped(self, event: str, reason: str) -> int:
+        attrs = {"python.audit.event": event, "python.audit.drop.reason": reason}
+        return sum(p["value"] for p in self.points("python.audit.events.dropped", **attrs))
+
+
+Runner = Callable[..., Telemetry]
+
+
+def run_scenario(
+    body: str,
+    tmp_path: pathlib.Path,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    check: bool = True,
+) -> Telemetry:
+    script = tmp_path / "scenario.py"
+    script.write_text(
+        "from _harness import *\n" + textwrap.dedent(body).strip() + "\n", encoding="utf-8"
+    )
+    run_env = clean_env(HARNESS_KWARGS=json.dumps(kwargs or {}), **(env or {}))
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        check=False,
+        cwd=tmp_path,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    result = Telemetry(proc.returncode, proc.stdout, proc.stderr)
+    for line in proc.stdout.splitlines():
+        if line.startswith(MARKER):
+            payload = json.loads(line[len(MARKER) :])
+            result.spans = payload["spans"]
+            result.metrics = payload["metrics"]
+            result.extra = payload["extra"]
+    if check:
+        assert proc.returncode == 0, f"scenario failed:\n{proc.stdout}\n{proc.stderr}"
+    return result
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("AUDITHOOK_SLOW_TESTS") == "1" or config.getoption("-m"):
+        return
+    skip = pytest.mark.skip(reason="slow tier: set AUDITHOOK_SLOW_TESTS=1 (as .ci/run does)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def run(tmp_path: pathlib.Path) -> Runner:
+    def runner(body: str, **options: Any) -> Telemetry:
+        return run_scenario(body, tmp_path, **options)
+
+    return runner
