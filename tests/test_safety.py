@@ -8,7 +8,6 @@ import os
 import sys
 
 import pytest
-
 from conftest import Runner
 
 BREAK_MAPPING = """

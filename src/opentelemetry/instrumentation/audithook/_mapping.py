@@ -47,7 +47,12 @@ MAX_ITEMS = 64
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _FS_ENCODING = sys.getfilesystemencoding()
-_PATH_TYPES = (pathlib.PurePosixPath, pathlib.PureWindowsPath, pathlib.PosixPath, pathlib.WindowsPath)
+_PATH_TYPES = (
+    pathlib.PurePosixPath,
+    pathlib.PureWindowsPath,
+    pathlib.PosixPath,
+    pathlib.WindowsPath,
+)
 _DIRENTRY = os.DirEntry
 
 # Descriptors read straight from the builtin types: a metaclass or subclass
