@@ -15,13 +15,13 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry import trace
 from opentelemetry.instrumentation.audithook import AuditHookInstrumentor
 
 MARKER = "@@TELEMETRY@@"

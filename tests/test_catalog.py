@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from opentelemetry.instrumentation.audithook._catalog import CATALOG
 from opentelemetry.instrumentation.audithook._selection import CATEGORIES
 

@@ -8,6 +8,7 @@ import os
 import sys
 
 import pytest
+
 from conftest import Runner
 
 BREAK_MAPPING = """
