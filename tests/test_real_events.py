@@ -323,7 +323,28 @@ def test_sqlite(telemetry: Telemetry) -> None:
 
 def test_another_hook_added(telemetry: Telemetry) -> None:
     ev = telemetry.event("sys.addaudithook", "sys.addaudithook")
-    assert ev == {"python.audit.event": "sys.addaudithook"}
+    assert ev["python.audit.event"] == "sys.addaudithook"
+    assert not [k for k in ev if k.startswith("python.audit.arg.")]
+
+
+def _scenario_line(text: str) -> int:
+    return SCENARIO.lstrip("\n").splitlines().index(text) + 2  # +1: the harness import line
+
+
+def test_code_location_is_the_applications_line(telemetry: Telemetry) -> None:
+    # shutil.copyfile opens both files from inside the standard library: the
+    # location is the scenario's line that called it, not shutil.py.
+    for span_name, line in [
+        (
+            "shutil.copyfile",
+            '    shutil.copyfile(os.path.join(here, "moved.txt"), os.path.join(here, "copy.txt"))',
+        ),
+        ("open", '    with open(src, "w") as f:'),
+    ]:
+        for ev in telemetry.events(span_name):
+            assert ev["code.file.path"] == _here(telemetry, "scenario.py")
+            assert ev["code.line.number"] == _scenario_line(line)
+            assert ev["code.function.name"] == "<module>"
 
 
 def test_uncatalogued_event_by_position(telemetry: Telemetry) -> None:

@@ -15,14 +15,29 @@ from typing import Any
 
 from opentelemetry.instrumentation.audithook import _selection
 from opentelemetry.instrumentation.audithook.environment_variables import (
+    OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW,
+    OTEL_PYTHON_AUDITHOOK_CODE_LOCATION,
     OTEL_PYTHON_AUDITHOOK_EVENTS,
     OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH,
+    OTEL_PYTHON_AUDITHOOK_NO_SPAN,
+    OTEL_PYTHON_AUDITHOOK_RATE_LIMIT,
+    OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO,
+    OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET,
 )
 
 _logger = logging.getLogger("opentelemetry.instrumentation.audithook")
 
 DEFAULT_EVENTS = "@default"
 DEFAULT_MAX_VALUE_LENGTH = 1024
+DEFAULT_RATE_LIMIT = 100.0
+DEFAULT_SPAN_EVENT_BUDGET = 16
+NO_SPAN_MODES = ("log", "drop")
+DEFAULT_NO_SPAN = "log"
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+# (selector or None for "every event", ratio); the first match wins.
+SampleRatios = tuple[tuple[_selection.Selector | None, float], ...]
 
 # A process reads its environment a few times at most (instrument() again after
 # uninstrument()); the same bad value is reported once, not at every re-arm.
@@ -43,24 +58,41 @@ class Config:
 
     selection: _selection.Selection = _selection.DEFAULT_SELECTION
     max_value_length: int = DEFAULT_MAX_VALUE_LENGTH
+    sample_ratios: SampleRatios = ()
+    rate_limit: float = DEFAULT_RATE_LIMIT
+    span_event_budget: int = DEFAULT_SPAN_EVENT_BUDGET
+    no_span: str = DEFAULT_NO_SPAN
+    capture_raw: _selection.Selection = _selection.EMPTY_SELECTION
+    code_location: bool = True
+
+    def sample_ratio(self, event: str) -> float:
+        for selector, ratio in self.sample_ratios:
+            if selector is None or selector.mode_for(event):
+                return ratio
+        return 1.0
+
+    def raw(self, event: str) -> bool:
+        return bool(self.capture_raw.mode(event))
 
 
 def _split(value: str) -> list[str]:
     return [part for part in (p.strip() for p in value.split(",")) if part]
 
 
-def _events_from_env(raw: str | None) -> _selection.Selection:
+def _selection_from_env(var: str, raw: str | None, default: str) -> _selection.Selection:
+    fallback = _selection.parse_selection(_split(default))[0]
     if raw is None:
-        return _selection.DEFAULT_SELECTION
-    var = OTEL_PYTHON_AUDITHOOK_EVENTS
+        return fallback
     items = _split(raw)
     if not items:
-        _warn(var, raw, "no selector given", repr(DEFAULT_EVENTS))
-        return _selection.DEFAULT_SELECTION
+        if raw.strip() == "" and default == "":
+            return fallback
+        _warn(var, raw, "no selector given", repr(default))
+        return fallback
     selection, problems = _selection.parse_selection(items)
     if not selection.selectors:
-        _warn(var, raw, "; ".join(problems), repr(DEFAULT_EVENTS))
-        return _selection.DEFAULT_SELECTION
+        _warn(var, raw, "; ".join(problems), repr(default))
+        return fallback
     if problems:
         _warn(var, raw, "; ".join(problems), repr(selection.text))
     for text in _selection.unmatched(selection):
@@ -73,39 +105,155 @@ def _events_from_env(raw: str | None) -> _selection.Selection:
     return selection
 
 
-def _events_from_arg(events: str | Iterable[str]) -> _selection.Selection:
-    items = _split(events) if isinstance(events, str) else list(events)
+def _selection_from_arg(
+    name: str, value: str | Iterable[str], allow_empty: bool
+) -> _selection.Selection:
+    items = _split(value) if isinstance(value, str) else list(value)
     if not all(isinstance(item, str) for item in items):
-        raise ValueError(f"events: every selector must be a str, got {items!r}")
+        raise ValueError(f"{name}: every selector must be a str, got {items!r}")
     selection, problems = _selection.parse_selection(items)
     if problems:
-        raise ValueError("events: " + "; ".join(problems))
-    if not selection.selectors:
-        raise ValueError("events: no selector given (use '@none' to select nothing)")
+        raise ValueError(f"{name}: " + "; ".join(problems))
+    if not selection.selectors and not allow_empty:
+        raise ValueError(f"{name}: no selector given (use '@none' to select nothing)")
     return selection
 
 
-def _positive_int_from_env(variable: str, raw: str | None, default: int) -> int:
+def _number(text: str, integer: bool) -> float:
+    """Parse a number; raise ValueError with a reason a user understands."""
+    text = text.strip()
+    value = float(int(text)) if integer else float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("not a finite number")
+    return value
+
+
+def _bounded_from_env(
+    var: str, raw: str | None, default: float, low: float, high: float | None, integer: bool
+) -> float:
     if raw is None:
         return default
     try:
-        value = int(raw.strip())
+        value = _number(raw, integer)
     except ValueError:
-        _warn(variable, raw, "not a whole number", str(default))
+        _warn(var, raw, "not a whole number" if integer else "not a number", str(default))
         return default
-    if value <= 0:
-        _warn(variable, raw, "must be greater than 0", str(default))
+    if value < low or (high is not None and value > high):
+        bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+        _warn(var, raw, f"must be {bounds}", str(default))
         return default
     return value
 
 
-def _positive_int_from_arg(name: str, value: object) -> int:
-    if type(value) is not int or value <= 0:
-        raise ValueError(f"{name} must be an int greater than 0, got {value!r}")
-    return value
+def _bounded_from_arg(
+    name: str, value: object, low: float, high: float | None, integer: bool
+) -> float:
+    allowed = (int,) if integer else (int, float)
+    if type(value) not in allowed:
+        raise ValueError(f"{name} must be {'an int' if integer else 'a number'}, got {value!r}")
+    number = float(value)  # type: ignore[arg-type]
+    if number != number or number < low or (high is not None and number > high):
+        bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+        raise ValueError(f"{name} must be {bounds}, got {value!r}")
+    return number
 
 
-_KEYWORDS = frozenset({"events", "max_value_length"})
+def _parse_ratios(text: str) -> tuple[SampleRatios, list[str]]:
+    """``0.25`` or ``selector=ratio,...``; bad pairs are reported and skipped."""
+    items = _split(text)
+    if len(items) == 1 and "=" not in items[0]:
+        try:
+            ratio = _number(items[0], integer=False)
+        except ValueError:
+            return (), [f"{items[0]!r} is not a number"]
+        if not 0.0 <= ratio <= 1.0:
+            return (), [f"{items[0]!r} is not a ratio from 0 to 1"]
+        return ((None, ratio),), []
+    pairs: list[tuple[_selection.Selector | None, float]] = []
+    problems = []
+    for item in items:
+        selector_text, sep, ratio_text = item.rpartition("=")
+        if not sep:
+            problems.append(f"{item!r} is not selector=ratio")
+            continue
+        try:
+            selector = _selection.parse_selector(selector_text)
+            if selector.exclude:
+                raise _selection.SelectorError(f"{selector_text!r}: '-' has no meaning here")
+            ratio = _number(ratio_text, integer=False)
+        except _selection.SelectorError as exc:
+            problems.append(str(exc))
+            continue
+        except ValueError:
+            problems.append(f"{ratio_text!r} is not a number")
+            continue
+        if not 0.0 <= ratio <= 1.0:
+            problems.append(f"{ratio_text!r} is not a ratio from 0 to 1")
+            continue
+        pairs.append((selector, ratio))
+    return tuple(pairs), problems
+
+
+def _ratios_from_env(raw: str | None) -> SampleRatios:
+    if raw is None:
+        return ()
+    var = OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO
+    if not _split(raw):
+        _warn(var, raw, "no ratio given", "1")
+        return ()
+    ratios, problems = _parse_ratios(raw)
+    if problems:
+        kept = ",".join(f"{s.text if s else ''}={r:g}".lstrip("=") for s, r in ratios) or "1"
+        _warn(var, raw, "; ".join(problems), repr(kept))
+    return ratios
+
+
+def _ratios_from_arg(value: object) -> SampleRatios:
+    if type(value) in (int, float):
+        ratio = _bounded_from_arg("sample_ratio", value, 0.0, 1.0, integer=False)
+        return ((None, ratio),)
+    if not isinstance(value, str):
+        raise ValueError(f"sample_ratio must be a number or a str, got {value!r}")
+    ratios, problems = _parse_ratios(value)
+    if problems or not ratios:
+        raise ValueError("sample_ratio: " + ("; ".join(problems) or "nothing given"))
+    return ratios
+
+
+def _choice_from_env(var: str, raw: str | None, choices: tuple[str, ...], default: str) -> str:
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in choices:
+        return value
+    _warn(var, raw, f"must be one of {', '.join(choices)}", repr(default))
+    return default
+
+
+def _bool_from_env(var: str, raw: str | None, default: bool) -> bool:
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    _warn(var, raw, "must be true or false", str(default).lower())
+    return default
+
+
+_KEYWORDS = frozenset(
+    {
+        "events",
+        "max_value_length",
+        "sample_ratio",
+        "rate_limit",
+        "span_event_budget",
+        "no_span",
+        "capture_raw",
+        "code_location",
+    }
+)
 
 
 def parse_config(environ: Mapping[str, str], **kwargs: Any) -> Config:
@@ -113,16 +261,68 @@ def parse_config(environ: Mapping[str, str], **kwargs: Any) -> Config:
     unknown = set(kwargs) - _KEYWORDS
     if unknown:
         raise ValueError(f"unknown keyword argument(s): {', '.join(sorted(unknown))}")
-    if kwargs.get("events") is not None:
-        selection = _events_from_arg(kwargs["events"])
+    arg = {k: v for k, v in kwargs.items() if v is not None}
+    env = environ.get
+
+    if "events" in arg:
+        selection = _selection_from_arg("events", arg["events"], allow_empty=False)
     else:
-        selection = _events_from_env(environ.get(OTEL_PYTHON_AUDITHOOK_EVENTS))
-    if kwargs.get("max_value_length") is not None:
-        max_len = _positive_int_from_arg("max_value_length", kwargs["max_value_length"])
-    else:
-        max_len = _positive_int_from_env(
-            OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH,
-            environ.get(OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH),
-            DEFAULT_MAX_VALUE_LENGTH,
+        selection = _selection_from_env(
+            OTEL_PYTHON_AUDITHOOK_EVENTS, env(OTEL_PYTHON_AUDITHOOK_EVENTS), DEFAULT_EVENTS
         )
-    return Config(selection=selection, max_value_length=max_len)
+    if "capture_raw" in arg:
+        capture_raw = _selection_from_arg("capture_raw", arg["capture_raw"], allow_empty=True)
+    else:
+        capture_raw = _selection_from_env(
+            OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW, env(OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW), ""
+        )
+
+    if "max_value_length" in arg:
+        max_len = _bounded_from_arg("max_value_length", arg["max_value_length"], 1, None, True)
+    else:
+        var = OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH
+        max_len = _bounded_from_env(var, env(var), DEFAULT_MAX_VALUE_LENGTH, 1, None, True)
+
+    if "rate_limit" in arg:
+        rate = _bounded_from_arg("rate_limit", arg["rate_limit"], 0, None, False)
+    else:
+        var = OTEL_PYTHON_AUDITHOOK_RATE_LIMIT
+        rate = _bounded_from_env(var, env(var), DEFAULT_RATE_LIMIT, 0, None, False)
+
+    if "span_event_budget" in arg:
+        budget = _bounded_from_arg("span_event_budget", arg["span_event_budget"], 0, None, True)
+    else:
+        var = OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET
+        budget = _bounded_from_env(var, env(var), DEFAULT_SPAN_EVENT_BUDGET, 0, None, True)
+
+    if "sample_ratio" in arg:
+        ratios = _ratios_from_arg(arg["sample_ratio"])
+    else:
+        ratios = _ratios_from_env(env(OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO))
+
+    if "no_span" in arg:
+        if arg["no_span"] not in NO_SPAN_MODES:
+            raise ValueError(f"no_span must be one of {NO_SPAN_MODES}, got {arg['no_span']!r}")
+        no_span = arg["no_span"]
+    else:
+        var = OTEL_PYTHON_AUDITHOOK_NO_SPAN
+        no_span = _choice_from_env(var, env(var), NO_SPAN_MODES, DEFAULT_NO_SPAN)
+
+    if "code_location" in arg:
+        if type(arg["code_location"]) is not bool:
+            raise ValueError(f"code_location must be a bool, got {arg['code_location']!r}")
+        code_location = arg["code_location"]
+    else:
+        var = OTEL_PYTHON_AUDITHOOK_CODE_LOCATION
+        code_location = _bool_from_env(var, env(var), True)
+
+    return Config(
+        selection=selection,
+        max_value_length=int(max_len),
+        sample_ratios=ratios,
+        rate_limit=rate,
+        span_event_budget=int(budget),
+        no_span=no_span,
+        capture_raw=capture_raw,
+        code_location=code_location,
+    )

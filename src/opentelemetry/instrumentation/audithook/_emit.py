@@ -8,30 +8,41 @@ far more than the event it would count.
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from opentelemetry import context, metrics, trace
+from opentelemetry import _logs, context, metrics, trace
 from opentelemetry.instrumentation import utils as _instrumentation_utils
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.semconv.schemas import Schemas
 
-from opentelemetry.instrumentation.audithook import _mapping, _selection
+from opentelemetry.instrumentation.audithook import _location, _mapping, _selection
 from opentelemetry.instrumentation.audithook._config import Config
 from opentelemetry.instrumentation.audithook.version import __version__
 
 _logger = logging.getLogger("opentelemetry.instrumentation.audithook")
 
 SCOPE = "opentelemetry.instrumentation.audithook"
-SCHEMA_URL = Schemas.V1_44_0.value
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 EVENTS_METRIC = "python.audit.events"
 DROPPED_METRIC = "python.audit.events.dropped"
 DROP_REASON_KEY = "python.audit.drop.reason"
 
 NO_SPAN = "no_span"
 HOOK_ERROR = "hook_error"
+SAMPLED_OUT = "sampled_out"
+RATE_LIMITED = "rate_limited"
+SPAN_BUDGET = "span_budget"
+SPAN_BUDGET_ATTRIBUTE = "python.audit.span_budget.dropped"
+
+# Spans whose budgets are tracked at once; an older span that receives
+# events again simply starts a fresh budget.
+_TRACKED_SPANS = 1024
+_DEFAULT_MAX_EVENTS = 128
 
 _STDLIB = sys.stdlib_module_names
 
@@ -46,13 +57,29 @@ _SUPPRESS_KEY_PLAIN = getattr(
 class Plan:
     """What the hook does with one selected event name; built once per name."""
 
-    __slots__ = ("name", "category", "mode", "keys")
+    __slots__ = ("name", "mode", "keys", "ratio", "rate", "tokens", "last")
 
-    def __init__(self, name: str, mode: int) -> None:
+    def __init__(self, name: str, mode: int, config: Config) -> None:
         self.name = name
-        self.category = _selection.category_of(name)
         self.mode = mode
-        self.keys = _mapping.argument_keys(name)
+        self.keys = _mapping.argument_keys(name, raw=config.raw(name))
+        self.ratio = config.sample_ratio(name)
+        # A token bucket whose burst equals its rate.
+        self.rate = config.rate_limit
+        self.tokens = config.rate_limit
+        self.last = time.monotonic()
+
+    def take_token(self) -> bool:
+        # Unlocked: threads racing here may let a token or two too many through;
+        # every event is still either exported or counted as dropped.
+        now = time.monotonic()
+        tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if tokens >= 1.0:
+            self.tokens = tokens - 1.0
+            return True
+        self.tokens = tokens
+        return False
 
 
 class Counts:
@@ -62,11 +89,6 @@ class Counts:
         self.lock = threading.Lock()
         self.selected: dict[str, int] = {}
         self.dropped: dict[tuple[str, str], int] = {}
-
-    def add_dropped(self, event: str, reason: str) -> None:
-        with self.lock:
-            key = (event, reason)
-            self.dropped[key] = self.dropped.get(key, 0) + 1
 
     def snapshot(self) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
         with self.lock:
@@ -80,13 +102,41 @@ def _is_stdlib_import(args: tuple[Any, ...]) -> bool:
     return module.partition(".")[0] in _STDLIB
 
 
+class _SpanBudget:
+    __slots__ = ("total", "dropped", "by_name")
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.dropped = 0
+        self.by_name: dict[str, int] = {}
+
+
+def _logs_configured(provider: Any) -> bool:
+    """Whether log records would go anywhere: an SDK (or other real) provider is set."""
+    return not isinstance(provider, (_logs.NoOpLoggerProvider, _logs._internal.ProxyLoggerProvider))
+
+
 class Emitter:
     """Turns selected events into telemetry for one instrument() configuration."""
 
-    def __init__(self, config: Config, counts: Counts) -> None:
+    def __init__(self, config: Config, counts: Counts, logger_provider: Any = None) -> None:
         self.config = config
         self.counts = counts
         self._reported_errors: set[str] = set()
+        provider = logger_provider if logger_provider is not None else _logs.get_logger_provider()
+        self.logger = _logs.get_logger(SCOPE, __version__, provider, schema_url=SCHEMA_URL)
+        self.log_no_span = config.no_span == "log" and _logs_configured(provider)
+        self._budget_lock = threading.Lock()
+        self._budgets: OrderedDict[int, _SpanBudget] = OrderedDict()
+
+    def plan(self, name: str, mode: int) -> Plan:
+        return Plan(name, mode, self.config)
+
+    def drop(self, event: str, reason: str) -> None:
+        counts = self.counts
+        with counts.lock:
+            key = (event, reason)
+            counts.dropped[key] = counts.dropped.get(key, 0) + 1
 
     def handle(self, plan: Plan, args: tuple[Any, ...]) -> None:
         if plan.mode == _selection.SELECTED_NON_STDLIB and _is_stdlib_import(args):
@@ -100,15 +150,79 @@ class Emitter:
         counts = self.counts
         with counts.lock:
             counts.selected[name] = counts.selected.get(name, 0) + 1
-        span = trace.get_current_span(ctx)
-        if not span.is_recording():
-            self.counts.add_dropped(name, NO_SPAN)
+        if plan.ratio < 1.0 and random.random() >= plan.ratio:
+            self.drop(name, SAMPLED_OUT)
             return
-        attrs = _mapping.map_arguments(name, plan.keys, args, self.config.max_value_length)
-        span.add_event(name, attrs)
+        span = trace.get_current_span(ctx)
+        recording = span.is_recording()
+        if not recording and not self.log_no_span:
+            self.drop(name, NO_SPAN)
+            return
+        if plan.rate and not plan.take_token():
+            self.drop(name, RATE_LIMITED)
+            return
+        if recording and not self._within_budget(span, name):
+            self.drop(name, SPAN_BUDGET)
+            return
+        config = self.config
+        attrs = _mapping.map_arguments(name, plan.keys, args, config.max_value_length)
+        if config.code_location:
+            location = _location.caller_location()
+            if location is not None:
+                attrs[_location.FILE_KEY] = _mapping.clean_text(
+                    location[0], config.max_value_length
+                )
+                attrs[_location.LINE_KEY] = location[1]
+                attrs[_location.FUNCTION_KEY] = location[2]
+        if recording:
+            span.add_event(name, attrs)
+        else:
+            self.logger.emit(
+                _logs.LogRecord(
+                    timestamp=time.time_ns(),
+                    context=ctx,
+                    severity_number=_logs.SeverityNumber.INFO,
+                    severity_text="INFO",
+                    body=name,
+                    attributes=attrs,
+                    event_name=name,
+                )
+            )
+
+    def _within_budget(self, span: Any, name: str) -> bool:
+        """Whether the span may take one more event of this name; keeps the count."""
+        budget = self.config.span_event_budget
+        limits = getattr(span, "_limits", None)
+        max_events = getattr(limits, "max_events", None) or _DEFAULT_MAX_EVENTS
+        cap = max_events * 3 // 4
+        key = span.get_span_context().span_id
+        with self._budget_lock:
+            spent = self._budgets.get(key)
+            if spent is None:
+                spent = self._budgets[key] = _SpanBudget()
+                if len(self._budgets) > _TRACKED_SPANS:
+                    self._budgets.popitem(last=False)
+            else:
+                self._budgets.move_to_end(key)
+            per_name = spent.by_name.get(name, 0)
+            over = spent.total >= cap or (budget > 0 and per_name >= budget)
+            if over:
+                spent.dropped += 1
+                dropped = spent.dropped
+            else:
+                spent.by_name[name] = per_name + 1
+                spent.total += 1
+        if over:
+            span.set_attribute(SPAN_BUDGET_ATTRIBUTE, dropped)
+        return not over
+
+    def after_fork_in_child(self, counts: Counts) -> None:
+        self.counts = counts
+        self._budget_lock = threading.Lock()
+        self._budgets.clear()
 
     def report_error(self, event: str, exc: Exception) -> None:
-        self.counts.add_dropped(event, HOOK_ERROR)
+        self.drop(event, HOOK_ERROR)
         if event not in self._reported_errors:
             self._reported_errors.add(event)
             _logger.warning(

@@ -38,7 +38,7 @@ class State:
         if emitter is None:
             return 0
         mode = emitter.config.selection.mode(event)
-        plan: Plan | int = Plan(event, mode) if mode else 0
+        plan: Plan | int = emitter.plan(event, mode) if mode else 0
         # A disarm that raced with us has cleared the table; do not refill it.
         if self.emitter is emitter:
             self.plans[event] = plan
@@ -57,7 +57,7 @@ class State:
         # when the process forked: the child gets fresh ones.
         self.counts = Counts()
         if self.emitter is not None:
-            self.emitter.counts = self.counts
+            self.emitter.after_fork_in_child(self.counts)
         self.busy.clear()
 
 

@@ -32,7 +32,7 @@ from opentelemetry.semconv.attributes import (
     network_attributes as stable_network_attributes,
 )
 
-from opentelemetry.instrumentation.audithook import _catalog
+from opentelemetry.instrumentation.audithook import _catalog, _redaction
 
 Scalar = str | bool | int | float
 AttrValue = Scalar | Sequence[str] | Sequence[int] | Sequence[float] | Sequence[bool]
@@ -311,49 +311,41 @@ def _socket_address(host_key: str, port_key: str) -> Enricher:
     return enrich
 
 
-def _executable_and_args(exe_index: int | None, args_index: int) -> Enricher:
+def _executable_and_args(exe_name: str | None, args_name: str) -> Enricher:
+    """Process attributes, from argument values already masked by their treatment."""
+
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
-        argv = args[args_index] if len(args) > args_index else None
-        exe = path_of(args[exe_index], limit) if exe_index is not None else None
-        if type(argv) is list or type(argv) is tuple:
-            command_args = cast(tuple[Scalar, ...], value_of(argv, limit, path=True))
-            if command_args:
-                attrs[process_attributes.PROCESS_COMMAND_ARGS] = command_args  # type: ignore[assignment]
-                first = command_args[0]
-                if exe is None and type(first) is str:
-                    exe = first
-        else:
-            line = path_of(argv, limit)
-            if line is not None:
-                attrs[process_attributes.PROCESS_COMMAND_LINE] = line
-        if exe:
+        argv = attrs.get(ARG_PREFIX + args_name)
+        exe = attrs.get(ARG_PREFIX + exe_name) if exe_name is not None else None
+        if type(argv) is tuple and argv:
+            attrs[process_attributes.PROCESS_COMMAND_ARGS] = argv
+            if exe is None and type(argv[0]) is str:
+                exe = argv[0]
+        elif type(argv) is str:
+            attrs[process_attributes.PROCESS_COMMAND_LINE] = argv
+        if type(exe) is str and exe:
             attrs[process_attributes.PROCESS_EXECUTABLE_PATH] = exe
 
     return enrich
 
 
+_popen_process = _executable_and_args("executable", "args")
+
+
 def _popen(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
-    _executable_and_args(0, 1)(args, attrs, limit)
-    if len(args) > 2:
-        cwd = path_of(args[2], limit)
-        if cwd is not None:
-            attrs["process.working_directory"] = cwd
+    _popen_process(args, attrs, limit)
+    cwd = attrs.get(ARG_PREFIX + "cwd")
+    if type(cwd) is str:
+        attrs["process.working_directory"] = cwd
 
 
-def _command_line(index: int) -> Enricher:
+def _copy(name: str, key: str) -> Enricher:
+    """A semantic-convention attribute equal to an argument's (treated) string value."""
+
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
-        if len(args) > index:
-            _set_path(attrs, process_attributes.PROCESS_COMMAND_LINE, args[index], limit)
-
-    return enrich
-
-
-def _url(index: int) -> Enricher:
-    def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
-        if len(args) > index:
-            url = text_of(args[index], limit)
-            if url is not None:
-                attrs[url_attributes.URL_FULL] = url
+        value = attrs.get(ARG_PREFIX + name)
+        if type(value) is str:
+            attrs[key] = value
 
     return enrich
 
@@ -362,10 +354,12 @@ def _sqlite(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
     attrs[db_attributes.DB_SYSTEM_NAME] = "sqlite"
 
 
+_sqlite_namespace = _copy("database", db_attributes.DB_NAMESPACE)
+
+
 def _sqlite_connect(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
     _sqlite(args, attrs, limit)
-    if args:
-        _set_path(attrs, db_attributes.DB_NAMESPACE, args[0], limit)
+    _sqlite_namespace(args, attrs, limit)
 
 
 _SERVER = (server_attributes.SERVER_ADDRESS, server_attributes.SERVER_PORT)
@@ -380,15 +374,15 @@ ENRICHERS: dict[str, Enricher] = {
     "socket.getaddrinfo": _host_port(*_SERVER, 0),
     "socket.gethostbyname": _host_port(*_SERVER, 0),
     "subprocess.Popen": _popen,
-    "os.exec": _executable_and_args(0, 1),
-    "os.posix_spawn": _executable_and_args(0, 1),
-    "os.spawn": _executable_and_args(1, 2),
-    "pty.spawn": _executable_and_args(None, 0),
-    "os.system": _command_line(0),
-    "_winapi.CreateProcess": _executable_and_args(0, 1),
-    "os.startfile": _executable_and_args(0, 99),
-    "urllib.Request": _url(0),
-    "webbrowser.open": _url(0),
+    "os.exec": _executable_and_args("path", "args"),
+    "os.posix_spawn": _executable_and_args("path", "argv"),
+    "os.spawn": _executable_and_args("path", "args"),
+    "pty.spawn": _executable_and_args(None, "argv"),
+    "os.system": _copy("command", process_attributes.PROCESS_COMMAND_LINE),
+    "_winapi.CreateProcess": _executable_and_args("application_name", "command_line"),
+    "os.startfile": _copy("path", process_attributes.PROCESS_EXECUTABLE_PATH),
+    "urllib.Request": _copy("fullurl", url_attributes.URL_FULL),
+    "webbrowser.open": _copy("url", url_attributes.URL_FULL),
     "sqlite3.connect": _sqlite_connect,
     "sqlite3.enable_load_extension": _sqlite,
 }
@@ -410,28 +404,56 @@ ENRICHERS["sqlite3.load_extension"] = _sqlite_extension
 ENRICHERS["os.add_dll_directory"] = _file_path(0)
 
 
-def argument_keys(event: str) -> tuple[tuple[str, bool], ...]:
-    """(attribute key, is-a-path) for each argument the catalog names."""
+PLAIN = "plain"
+PATH = "path"
+ArgumentKeys = tuple[tuple[str, str], ...]
+
+
+def argument_keys(event: str, raw: bool = False) -> ArgumentKeys:
+    """(attribute key, treatment) for each argument the catalog names.
+
+    ``raw`` turns redaction off for this event (OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW)."""
     entry = _catalog.CATALOG.get(event)
     names = entry[0] if entry is not None else ()
-    return tuple((ARG_PREFIX + name, name in PATH_ARGS) for name in names)
+    treatments = {} if raw else _redaction.TREATMENTS.get(event, {})
+    keys = []
+    for name in names:
+        default = PATH if name in PATH_ARGS else PLAIN
+        keys.append((ARG_PREFIX + name, treatments.get(name, default)))
+    return tuple(keys)
 
 
-def map_arguments(
-    event: str,
-    keys: tuple[tuple[str, bool], ...],
-    args: tuple[Any, ...],
-    limit: int,
-) -> Attributes:
+def _treated(value: Any, treatment: str, limit: int) -> AttrValue | None:
+    if treatment == PLAIN:
+        return value_of(value, limit)
+    if treatment == PATH:
+        return value_of(value, limit, path=True)
+    if value is None:
+        return None
+    if treatment == _redaction.REDACT:
+        return _redaction.REDACTED
+    converted = value_of(value, limit, path=True)
+    if type(converted) is str:
+        if treatment == _redaction.COMMAND:
+            return _redaction.mask_secrets(converted)
+        if treatment == _redaction.URL:
+            return _redaction.redact_url(converted)
+        return _redaction.redact_sqlite_database(converted)
+    if type(converted) is tuple and treatment == _redaction.COMMAND:
+        return _redaction.mask_argv(tuple(str(item) for item in converted))
+    return converted
+
+
+def map_arguments(event: str, keys: ArgumentKeys, args: tuple[Any, ...], limit: int) -> Attributes:
     """The attributes of one event: its name, each argument, and semantic conventions."""
     attrs: Attributes = {EVENT_KEY: event}
     known = len(keys)
     for index, value in enumerate(args):
         if index < known:
-            key, path = keys[index]
+            key, treatment = keys[index]
         else:
-            key, path = f"{ARG_PREFIX}{index}", False
-        converted = value_of(value, limit, path)
+            key, treatment = f"{ARG_PREFIX}{index}", PLAIN
+        converted = _treated(value, treatment, limit)
         if converted is not None:
             attrs[key] = converted
     enrich = ENRICHERS.get(event)

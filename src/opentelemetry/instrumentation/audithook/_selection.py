@@ -90,7 +90,7 @@ def category_of(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Selector:
+class Selector:
     text: str
     exclude: bool
     kind: str  # "name", "glob", "category" or "preset"
@@ -114,7 +114,7 @@ class _Selector:
         return any(self.mode_for(name) for name in CATALOG)
 
 
-def parse_selector(text: str) -> _Selector:
+def parse_selector(text: str) -> Selector:
     """Parse one selector; raise SelectorError when it cannot match anything valid."""
     item = text.strip()
     exclude = item.startswith("-")
@@ -123,9 +123,9 @@ def parse_selector(text: str) -> _Selector:
         raise SelectorError(f"empty selector {text!r}")
     if body.startswith("@"):
         if body in PRESETS:
-            return _Selector(item, exclude, "preset", body)
+            return Selector(item, exclude, "preset", body)
         if body[1:] in CATEGORIES:
-            return _Selector(item, exclude, "category", body[1:])
+            return Selector(item, exclude, "category", body[1:])
         known = ", ".join([*PRESETS, *sorted("@" + c for c in CATEGORIES)])
         raise SelectorError(f"unknown category or preset {body!r} (known: {known})")
     if not body.isascii() or not _NAME_RE.match(body):
@@ -133,15 +133,15 @@ def parse_selector(text: str) -> _Selector:
     if any(ch in body for ch in "*?["):
         if "[" in body and "]" not in body.split("[", 1)[1]:
             raise SelectorError(f"unclosed '[' in glob {body!r}")
-        return _Selector(item, exclude, "glob", body)
-    return _Selector(item, exclude, "name", body)
+        return Selector(item, exclude, "glob", body)
+    return Selector(item, exclude, "name", body)
 
 
 @dataclass(frozen=True)
 class Selection:
     """An ordered list of selectors, applied left to right."""
 
-    selectors: tuple[_Selector, ...]
+    selectors: tuple[Selector, ...]
 
     @property
     def text(self) -> str:
@@ -187,3 +187,4 @@ def unmatched(selection: Selection) -> list[str]:
 
 
 DEFAULT_SELECTION = parse_selection(["@default"])[0]
+EMPTY_SELECTION = Selection(())

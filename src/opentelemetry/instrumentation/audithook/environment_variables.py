@@ -55,3 +55,59 @@ this length.  Sequences keep at most 64 items.
 Default: ``1024``.
 Example: ``256``
 """
+
+OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET = "OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET"
+"""
+.. envvar:: OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET
+
+The most span events of one event name that one span receives; ``0`` means no
+per-name budget.  Whatever the budget, the audit events on a span never take
+more than three quarters of the span's event limit (``OTEL_SPAN_EVENT_COUNT_LIMIT``,
+128 by default), so a burst of ``open`` cannot evict the one
+``subprocess.Popen`` that mattered, nor the application's own events.  The
+excess is counted with reason ``span_budget`` and summed on the span as the
+attribute ``python.audit.span_budget.dropped``.
+
+Default: ``16``.
+Example: ``4``
+"""
+
+OTEL_PYTHON_AUDITHOOK_NO_SPAN = "OTEL_PYTHON_AUDITHOOK_NO_SPAN"
+"""
+.. envvar:: OTEL_PYTHON_AUDITHOOK_NO_SPAN
+
+What to do with a selected event raised when no span is recording (start-up,
+background threads): ``log`` emits it as a log record through the Logs API
+(``event_name`` = the audit event's name, the same attributes, the trace
+context of the current span if there is one); ``drop`` counts it with reason
+``no_span``.  With no LoggerProvider configured, ``log`` costs nothing and
+drops with reason ``no_span``.
+
+Default: ``log``.
+Example: ``drop``
+"""
+
+OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW = "OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW"
+"""
+.. envvar:: OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW
+
+Events whose arguments are exported without redaction, in the selector
+grammar of ``OTEL_PYTHON_AUDITHOOK_EVENTS``.  Use with care: environment
+blocks, request bodies, typed input and source code leave the process as is.
+
+Default: empty (everything redacted).
+Example: ``subprocess.Popen,compile``
+"""
+
+OTEL_PYTHON_AUDITHOOK_CODE_LOCATION = "OTEL_PYTHON_AUDITHOOK_CODE_LOCATION"
+"""
+.. envvar:: OTEL_PYTHON_AUDITHOOK_CODE_LOCATION
+
+``true`` adds ``code.file.path``, ``code.line.number`` and
+``code.function.name`` of the first frame outside the standard library and
+this package, the application's line that caused the event; ``false`` leaves
+them out.
+
+Default: ``true``.
+Example: ``false``
+"""
