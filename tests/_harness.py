@@ -15,7 +15,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import _logs, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -33,6 +35,11 @@ trace.set_tracer_provider(tracer_provider)
 metric_reader = InMemoryMetricReader()
 meter_provider = MeterProvider(metric_readers=[metric_reader])
 tracer = trace.get_tracer("scenario")
+log_exporter = InMemoryLogRecordExporter()
+logger_provider = LoggerProvider()
+logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+if os.environ.get("HARNESS_NO_LOGS") != "1":
+    _logs.set_logger_provider(logger_provider)
 
 instrumentor = AuditHookInstrumentor()
 KWARGS: dict[str, Any] = json.loads(os.environ.get("HARNESS_KWARGS", "{}"))
@@ -74,7 +81,30 @@ def collect() -> dict[str, Any]:
                     points.append({"attributes": dict(point.attributes), "value": point.value,
                                    "unit": metric.unit, "scope": sm.scope.name,
                                    "scope_version": sm.scope.version})  # fmt: skip
-    return {"spans": spans, "metrics": metrics}
+    logs = []
+    for item in log_exporter.get_finished_logs():
+        record = getattr(item, "log_record", item)
+        logs.append(
+            {
+                "event_name": record.event_name,
+                "body": record.body,
+                "attributes": {k: _plain(v) for k, v in (record.attributes or {}).items()},
+                "trace_id": record.trace_id or 0,
+                "span_id": record.span_id or 0,
+                "severity_text": record.severity_text,
+            }
+        )
+    return {"spans": spans, "metrics": metrics, "logs": logs}
+
+
+def otlp_bytes() -> bytes:
+    """Everything exported so far, serialized by the real OTLP encoders."""
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    spans = encode_spans(span_exporter.get_finished_spans()).SerializeToString()
+    logs = encode_logs(log_exporter.get_finished_logs()).SerializeToString()
+    return spans + logs
 
 
 def dump(**extra: Any) -> None:

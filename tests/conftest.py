@@ -36,6 +36,7 @@ class Telemetry:
     spans: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    logs: list[dict[str, Any]] = field(default_factory=list)
 
     def span(self, name: str) -> dict[str, Any]:
         found = [s for s in self.spans if s["name"] == name]
@@ -108,6 +109,7 @@ def run_scenario(
             result.spans = payload["spans"]
             result.metrics = payload["metrics"]
             result.extra = payload["extra"]
+            result.logs = payload["logs"]
     if check:
         assert proc.returncode == 0, f"scenario failed:\n{proc.stdout}\n{proc.stderr}"
     return result

@@ -53,12 +53,14 @@ class State:
         self.plans.clear()
 
     def after_fork_in_child(self) -> None:
-        # Another thread may have held the counts lock or been inside the hook
-        # when the process forked: the child gets fresh ones.
+        # Another thread may have held a lock or been inside the hook when the
+        # process forked; and the child is a new process: it starts fresh.
         self.counts = Counts()
         if self.emitter is not None:
             self.emitter.after_fork_in_child(self.counts)
         self.busy.clear()
+        # Plans hold the token buckets: the child's rate limits start full.
+        self.plans.clear()
 
 
 STATE = State()

@@ -81,6 +81,8 @@ PATH_ARGS = frozenset(
         "command_line", "current_directory", "src_path", "dst_path",
         # os.truncate and friends name it fd, but pass a path when given one
         "fd",
+        # os.putenv and os.unsetenv pass the variable's name as bytes on POSIX
+        "key",
     }
 )  # fmt: skip
 
@@ -274,7 +276,7 @@ def _host_port(host_key: str, port_key: str, host_index: int) -> Enricher:
             return
         host = path_of(args[host_index], limit)
         if host:
-            attrs[host_key] = host
+            attrs[host_key] = _redaction.redact_host(host)
         if len(args) > host_index + 1:
             port = args[host_index + 1]
             if type(port) is int and 0 <= port <= 65535:
@@ -415,11 +417,19 @@ def argument_keys(event: str, raw: bool = False) -> ArgumentKeys:
     ``raw`` turns redaction off for this event (OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW)."""
     entry = _catalog.CATALOG.get(event)
     names = entry[0] if entry is not None else ()
-    treatments = {} if raw else _redaction.TREATMENTS.get(event, {})
+    treatments = _redaction.TREATMENTS.get(event, {})
     keys = []
     for name in names:
-        default = PATH if name in PATH_ARGS else PLAIN
-        keys.append((ARG_PREFIX + name, treatments.get(name, default)))
+        if raw:
+            # Raw capture exports the content: bytes are decoded, not measured.
+            treatment = PATH if name in PATH_ARGS or name in treatments else PLAIN
+        elif name in treatments:
+            treatment = treatments[name]
+        elif name in _redaction.HOST_ARGS:
+            treatment = _redaction.HOST
+        else:
+            treatment = PATH if name in PATH_ARGS else PLAIN
+        keys.append((ARG_PREFIX + name, treatment))
     return tuple(keys)
 
 
@@ -438,6 +448,8 @@ def _treated(value: Any, treatment: str, limit: int) -> AttrValue | None:
             return _redaction.mask_secrets(converted)
         if treatment == _redaction.URL:
             return _redaction.redact_url(converted)
+        if treatment == _redaction.HOST:
+            return _redaction.redact_host(converted)
         return _redaction.redact_sqlite_database(converted)
     if type(converted) is tuple and treatment == _redaction.COMMAND:
         return _redaction.mask_argv(tuple(str(item) for item in converted))

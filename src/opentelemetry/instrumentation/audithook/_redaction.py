@@ -24,6 +24,10 @@ REDACT = "redact"
 URL = "url"
 COMMAND = "command"
 SQLITE_DATABASE = "sqlite_database"
+HOST = "host"
+
+# Arguments holding a host name, in any event: credentials can ride along.
+HOST_ARGS = frozenset({"host", "hostname"})
 
 TREATMENTS: dict[str, dict[str, str]] = {
     "os.putenv": {"value": REDACT},
@@ -61,9 +65,15 @@ _SECRET_WORDS = (
     r"pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|access[-_]?key|private[-_]?key"
     r"|auth(?:orization)?|credentials?|client[-_]?secret|session[-_]?id|cookie"
 )
-# --password=x, PASSWORD=x, token: x, "api_key": "x"
+# --password=x, PASSWORD=x, token: x, "api_key": "x" (but "Authorization: Bearer x"
+# is left to the scheme rule, which masks the token rather than the word Bearer)
 _ASSIGNMENT = re.compile(
-    rf"(?i)(?P<key>[\w.-]*(?:{_SECRET_WORDS})[\w.-]*[\"']?\s*[=:]\s*[\"']?)(?P<value>[^\s\"'&,;]+)"
+    rf"(?i)(?P<key>[\w.-]*(?:{_SECRET_WORDS})[\w.-]*[\"']?\s*[=:]\s*[\"']?)"
+    r"(?!(?:bearer|basic|token)\s)(?!\[REDACTED\])(?P<value>[^\s\"'&,;]+)"
+)
+# --password x inside one command string
+_FLAG_IN_TEXT = re.compile(
+    rf"(?i)(?P<key>(?:^|\s)-{{1,2}}[\w.-]*(?:{_SECRET_WORDS})[\w.-]*\s+)(?!-)(?P<value>[^\s\"']+)"
 )
 # --password x (the secret is the next argument)
 _FLAG = re.compile(rf"(?i)^-{{1,2}}[\w.-]*(?:{_SECRET_WORDS})[\w.-]*$")
@@ -88,8 +98,9 @@ def mask_secrets(text: str) -> str:
     if text.startswith(("-----BEGIN",)) or "-----BEGIN" in text:
         text = _PATTERNS[3].sub(REDACTED, text)
     text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{REDACTED}:{REDACTED}@", text)
-    text = _ASSIGNMENT.sub(lambda m: f"{m.group('key')}{REDACTED}", text)
     text = _PATTERNS[0].sub(_mask_auth, text)
+    text = _ASSIGNMENT.sub(lambda m: f"{m.group('key')}{REDACTED}", text)
+    text = _FLAG_IN_TEXT.sub(lambda m: f"{m.group('key')}{REDACTED}", text)
     for pattern in _PATTERNS[1:3] + _PATTERNS[4:]:
         text = pattern.sub(REDACTED, text)
     return text
@@ -131,6 +142,13 @@ def redact_url(url: str) -> str:
     if netloc == parts.netloc and query == parts.query:
         return url
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_host(host: str) -> str:
+    """A host that still carries URL credentials (urllib passes ``user:pw@host`` on)."""
+    if "@" in host:
+        return f"{REDACTED}@{host.rsplit('@', 1)[1]}"
+    return host
 
 
 def redact_sqlite_database(database: str) -> str:

@@ -1,0 +1,161 @@
+"""Check a configuration before deploying it.
+
+``python -m opentelemetry.instrumentation.audithook events [--category C] [--select S]``
+lists the audit event catalog; ``... config`` prints what the current
+environment selects, samples, limits and redacts, with the warnings a bad
+value would log at start-up.  ``--json`` makes either machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from opentelemetry.instrumentation.audithook import _redaction, _selection
+from opentelemetry.instrumentation.audithook._catalog import CATALOG
+from opentelemetry.instrumentation.audithook._config import Config, parse_config
+from opentelemetry.instrumentation.audithook.version import __version__
+
+
+def _event_rows(category: str | None, select: str | None) -> list[dict[str, Any]]:
+    selection = None
+    if select is not None:
+        selection, problems = _selection.parse_selection(select.split(","))
+        if problems:
+            raise SystemExit("--select: " + "; ".join(problems))
+    rows = []
+    for name, (args, cat, tables) in CATALOG.items():
+        if category is not None and cat != category:
+            continue
+        if selection is not None and not selection.mode(name):
+            continue
+        rows.append(
+            {
+                "event": name,
+                "category": cat,
+                "arguments": list(args),
+                "tables": list(tables),
+                "default": name in _selection.DEFAULT_EVENTS,
+                "redacted": sorted(_redaction.TREATMENTS.get(name, {})),
+            }
+        )
+    return rows
+
+
+def _config_report(config: Config) -> dict[str, Any]:
+    selected = config.selection.catalog_events()
+    sampled = {name: config.sample_ratio(name) for name in selected}
+    return {
+        "events": config.selection.text,
+        "selected": selected,
+        "selected_count": len(selected),
+        "uncatalogued_selectors": [
+            s.text for s in config.selection.selectors if s.kind in ("name", "glob")
+        ],
+        "import_of_stdlib_modules": config.selection.mode("import") == _selection.SELECTED,
+        "sample_ratio": {name: r for name, r in sampled.items() if r < 1.0},
+        "rate_limit_per_second": config.rate_limit or None,
+        "span_event_budget": config.span_event_budget or None,
+        "no_span": config.no_span,
+        "code_location": config.code_location,
+        "max_value_length": config.max_value_length,
+        "redacted": {
+            name: {arg: how for arg, how in sorted(treat.items())}
+            for name, treat in sorted(_redaction.TREATMENTS.items())
+            if name in selected and not config.raw(name)
+        },
+        "captured_raw": [name for name in selected if config.raw(name)],
+    }
+
+
+def _print_events(rows: list[dict[str, Any]]) -> None:
+    width = max((len(r["event"]) for r in rows), default=10)
+    for r in rows:
+        flags = ("default" if r["default"] else "") + (
+            " redacts:" + ",".join(r["redacted"]) if r["redacted"] else ""
+        )
+        print(f"{r['event']:<{width}}  {r['category']:<8}  ({', '.join(r['arguments'])})  {flags}")
+    print(f"{len(rows)} events")
+
+
+def _print_config(report: dict[str, Any], warnings: list[str]) -> None:
+    print(f"opentelemetry-instrumentation-audithook {__version__}")
+    print(f"events:            {report['events']}")
+    print(f"selected:          {report['selected_count']} events of the audit events table")
+    print(f"stdlib imports:    {'recorded' if report['import_of_stdlib_modules'] else 'left out'}")
+    if report["sample_ratio"]:
+        ratios = ", ".join(f"{k}={v:g}" for k, v in report["sample_ratio"].items())
+        print(f"sampled:           {ratios}")
+    else:
+        print("sampled:           every selected event is kept (ratio 1)")
+    rate = report["rate_limit_per_second"]
+    print(f"rate limit:        {f'{rate:g} per second per event name' if rate else 'none'}")
+    budget = report["span_event_budget"]
+    print(f"span budget:       {budget or 'no per-name budget'} events per name per span")
+    print(f"no recording span: {report['no_span']}")
+    print(f"code location:     {'on' if report['code_location'] else 'off'}")
+    print(f"max value length:  {report['max_value_length']}")
+    print("redacted:")
+    for name, treat in report["redacted"].items():
+        print(f"  {name}: " + ", ".join(f"{arg} ({how})" for arg, how in treat.items()))
+    if report["captured_raw"]:
+        print("captured raw (NOT redacted): " + ", ".join(report["captured_raw"]))
+    print("selected events:")
+    for name in report["selected"]:
+        print(f"  {name}")
+    for warning in warnings:
+        print(f"warning: {warning}")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m opentelemetry.instrumentation.audithook",
+        description="Inspect the audit event catalog and the configuration in effect.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    events = sub.add_parser("events", help="list the audit event catalog")
+    events.add_argument("--category", choices=sorted(_selection.CATEGORIES))
+    events.add_argument("--select", help="only events these selectors select, e.g. '@default'")
+    events.add_argument("--json", action="store_true")
+    config = sub.add_parser("config", help="print the configuration the environment gives")
+    config.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.command == "events":
+        rows = _event_rows(args.category, args.select)
+        if args.json:
+            json.dump(rows, sys.stdout, indent=2)
+            print()
+        else:
+            _print_events(rows)
+        return 0
+
+    collect = _Collect()
+    logger = logging.getLogger("opentelemetry.instrumentation.audithook")
+    logger.addHandler(collect)
+    logger.propagate = False
+    try:
+        report = _config_report(parse_config(os.environ))
+    finally:
+        logger.removeHandler(collect)
+        logger.propagate = True
+    if args.json:
+        report["warnings"] = collect.messages
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        _print_config(report, collect.messages)
+    return 0
