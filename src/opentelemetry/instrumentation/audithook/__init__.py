@@ -47,6 +47,19 @@ in the table except the hot or meaningless ones listed in
 ``object.__getattr__``, ``marshal.loads``, ...), and it records ``import`` only
 for modules outside the standard library.
 
+Volume
+------
+
+Metrics count every selected event.  Span events and log records are
+sampled (``OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO``), rate-limited per event name
+(``OTEL_PYTHON_AUDITHOOK_RATE_LIMIT``, 100/s) and budgeted per span
+(``OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET``, 16 per name, never more than 3/4
+of the span's event limit, so the SDK never evicts an event).  Events with no
+recording span become log records (``OTEL_PYTHON_AUDITHOOK_NO_SPAN=log``, the
+default) when a LoggerProvider is configured.  Whatever is not exported is
+counted in ``python.audit.events.dropped`` with its reason: ``sampled_out``,
+``rate_limited``, ``span_budget``, ``no_span`` or ``hook_error``.
+
 Values
 ------
 
@@ -57,21 +70,43 @@ arguments, where they are decoded with the filesystem encoding; builtin path
 objects become their path; sockets ``AF_INET/SOCK_STREAM/fd=3``; code objects
 their qualified name and location; functions their qualified name; lists and
 tuples arrays (at most 64 items); ``None`` is left out; anything else becomes
-its type's name.
+its type's name.  Secrets are redacted by default (environment blocks, request
+bodies and headers, URL credentials, protocol payloads, typed input, source
+code; secret-looking values in command lines are masked);
+``OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW`` opts back in per event.  Each span event
+and log record carries ``code.file.path``, ``code.line.number`` and
+``code.function.name`` of the application's line behind the event
+(``OTEL_PYTHON_AUDITHOOK_CODE_LOCATION``).
+
+Checking a configuration
+------------------------
+
+``python -m opentelemetry.instrumentation.audithook config`` prints what the
+current environment selects, samples, limits and redacts;
+``python -m opentelemetry.instrumentation.audithook events --category network``
+lists the catalog.
 
 API
 ---
 
 ``AuditHookInstrumentor().instrument(**kwargs)`` takes, beside the usual
-``meter_provider``:
+``meter_provider`` and ``logger_provider``, keywords that win over the
+environment variables of the same meaning (see ``environment_variables``):
 
 * ``events``: a selector string or a list of selectors.
+* ``sample_ratio``: a number in [0, 1], or ``"selector=ratio,..."``.
+* ``rate_limit``: a number >= 0 (0: no limit).
+* ``span_event_budget``: an int >= 0 (0: no per-name budget).
+* ``no_span``: ``"log"`` or ``"drop"``.
+* ``capture_raw``: selectors of events exported without redaction.
+* ``code_location``: a bool.
 * ``max_value_length``: an int greater than 0.
 
 Bad keyword arguments raise ``ValueError``; bad environment values are logged
 once and replaced by the default.  ``uninstrument()`` makes the hook inert
 (CPython cannot remove an audit hook); ``instrument()`` again re-arms it with
-the new configuration.
+the new configuration.  Span events go on whatever span is current, so
+``tracer_provider`` is accepted and not needed.
 """
 
 from __future__ import annotations

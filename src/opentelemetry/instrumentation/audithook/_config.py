@@ -199,7 +199,7 @@ def _ratios_from_env(raw: str | None) -> SampleRatios:
         return ()
     var = OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO
     if not _split(raw):
-        _warn(var, raw, "no ratio given", "1")
+        _warn(var, raw, "no ratio given", "'1'")
         return ()
     ratios, problems = _parse_ratios(raw)
     if problems:

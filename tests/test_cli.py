@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import clean_env
+from opentelemetry.instrumentation.audithook._catalog import CATALOG
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "opentelemetry.instrumentation.audithook", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=clean_env(**env),
+        timeout=60,
+    )
+
+
+def test_events_lists_the_whole_catalog() -> None:
+    proc = cli("events")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith(f"{len(CATALOG)} events")
+    assert "socket.connect" in proc.stdout
+
+
+def test_events_by_category_and_selector() -> None:
+    rows = json.loads(cli("events", "--category", "network", "--json").stdout)
+    assert rows and all(r["category"] == "network" for r in rows)
+    rows = json.loads(cli("events", "--select", "@default,-@file", "--json").stdout)
+    names = {r["event"] for r in rows}
+    assert "open" not in names and "socket.connect" in names and "builtins.id" not in names
+    popen = json.loads(cli("events", "--select", "subprocess.Popen", "--json").stdout)[0]
+    assert popen["arguments"] == ["executable", "args", "cwd", "env"]
+    assert popen["redacted"] == ["args", "env", "executable"]
+
+
+def test_config_reports_the_effective_configuration() -> None:
+    proc = cli(
+        "config",
+        "--json",
+        OTEL_PYTHON_AUDITHOOK_EVENTS="@network,open,-socket.gethostname",
+        OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO="open=0.1",
+        OTEL_PYTHON_AUDITHOOK_RATE_LIMIT="abc",
+        OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW="urllib.Request",
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert "open" in report["selected"] and "socket.gethostname" not in report["selected"]
+    assert report["sample_ratio"] == {"open": 0.1}
+    assert report["rate_limit_per_second"] == 100.0
+    assert report["captured_raw"] == ["urllib.Request"]
+    assert "urllib.Request" not in report["redacted"]
+    assert report["redacted"]["http.client.send"] == {"data": "redact"}
+    (warning,) = report["warnings"]
+    assert warning.startswith("OTEL_PYTHON_AUDITHOOK_RATE_LIMIT='abc'")
+
+
+def test_config_text_output() -> None:
+    proc = cli("config", OTEL_PYTHON_AUDITHOOK_NO_SPAN="bogus")
+    assert proc.returncode == 0
+    assert "no recording span: log" in proc.stdout
+    assert "warning: OTEL_PYTHON_AUDITHOOK_NO_SPAN='bogus'" in proc.stdout
+    assert "subprocess.Popen: args (command), env (redact), executable (command)" in proc.stdout

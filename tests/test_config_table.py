@@ -1,0 +1,152 @@
+"""Every variable against every kind of bad value: one warning naming the
+variable, the value and the fallback, and a configuration that works."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from conftest import Runner
+from opentelemetry.instrumentation.audithook import _config
+from opentelemetry.instrumentation.audithook._config import parse_config
+
+BAD_VALUES = ["", "abc", "-1", "2", "nan", "no.such.event", "zz*", "[", "ünïcode"]
+
+# For each variable, the values it accepts from BAD_VALUES (no warning), and
+# the fallback its warning names.  Every other value must warn.
+VARIABLES: dict[str, tuple[set[str], str]] = {
+    "OTEL_PYTHON_AUDITHOOK_EVENTS": (set(), "'@default'"),
+    "OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO": (set(), "'1'"),
+    "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT": ({"2"}, "100.0"),
+    "OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH": ({"2"}, "1024"),
+    "OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET": ({"2"}, "16"),
+    "OTEL_PYTHON_AUDITHOOK_NO_SPAN": (set(), "'log'"),
+    "OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW": ({""}, "''"),
+    "OTEL_PYTHON_AUDITHOOK_CODE_LOCATION": (set(), "true"),
+}
+
+# Selector variables keep a selector that matches nothing in the catalog (a
+# library may raise such events) but still warn about it, naming it as kept.
+KEPT_AS_GIVEN = "it as given, for events that libraries raise with sys.audit()"
+
+
+def _cases() -> list[tuple[str, str]]:
+    return [(var, value) for var in VARIABLES for value in BAD_VALUES]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings() -> None:
+    _config._warned.clear()
+
+
+@pytest.mark.parametrize(("variable", "value"), _cases())
+def test_each_variable_with_each_bad_value(
+    caplog: pytest.LogCaptureFixture, variable: str, value: str
+) -> None:
+    accepted, fallback = VARIABLES[variable]
+    with caplog.at_level(logging.WARNING, logger="opentelemetry.instrumentation.audithook"):
+        config = parse_config({variable: value})
+        parse_config({variable: value})  # the same value twice: still one warning
+    messages = [r.getMessage() for r in caplog.records]
+    if value in accepted:
+        assert messages == []
+        return
+    assert len(messages) == 1, messages
+    (message,) = messages
+    assert message.startswith(f"{variable}={value!r}: ")
+    selector_kept = KEPT_AS_GIVEN in message
+    if selector_kept:
+        assert variable in ("OTEL_PYTHON_AUDITHOOK_EVENTS", "OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW")
+    else:
+        assert f"using {fallback} instead" in message
+    # the configuration is whole and usable
+    assert config.selection.selectors
+    assert config.max_value_length > 0
+    assert config.rate_limit >= 0
+    assert config.no_span in ("log", "drop")
+    assert 0.0 <= config.sample_ratio("open") <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("value", "ratios"),
+    [
+        ("0.25", {"open": 0.25, "x.y": 0.25}),
+        ("0", {"open": 0.0}),
+        ("1", {"open": 1.0}),
+        ("open=0.01,socket.*=1", {"open": 0.01, "socket.connect": 1.0, "os.remove": 1.0}),
+        ("@file=0.5,open=0.1", {"open": 0.5, "os.remove": 0.5, "socket.bind": 1.0}),
+    ],
+)
+def test_sample_ratio_grammar(value: str, ratios: dict[str, float]) -> None:
+    config = parse_config({"OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO": value})
+    for event, ratio in ratios.items():
+        assert config.sample_ratio(event) == ratio, event
+
+
+def test_sample_ratio_keeps_the_good_pairs(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        config = parse_config({"OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO": "open=0.5,x=abc,-y=1,z=7"})
+    assert config.sample_ratio("open") == 0.5
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert "'abc' is not a number" in message
+    assert "'-y'" in message
+    assert "'7' is not a ratio" in message
+    assert "using 'open=0.5' instead" in message
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"sample_ratio": 2},
+        {"sample_ratio": "abc"},
+        {"sample_ratio": float("nan")},
+        {"sample_ratio": [0.5]},
+        {"rate_limit": -1},
+        {"rate_limit": "10"},
+        {"rate_limit": float("nan")},
+        {"span_event_budget": -1},
+        {"span_event_budget": 1.5},
+        {"no_span": "keep"},
+        {"capture_raw": "@bogus"},
+        {"code_location": "yes"},
+    ],
+)
+def test_bad_keyword_arguments_raise(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        parse_config({}, **kwargs)
+
+
+def test_good_keyword_arguments() -> None:
+    config = parse_config(
+        {},
+        sample_ratio="open=0.5",
+        rate_limit=0,
+        span_event_budget=0,
+        no_span="drop",
+        capture_raw=["os.putenv"],
+        code_location=False,
+    )
+    assert config.sample_ratio("open") == 0.5
+    assert config.rate_limit == 0
+    assert config.span_event_budget == 0
+    assert config.no_span == "drop"
+    assert config.raw("os.putenv") and not config.raw("compile")
+    assert config.code_location is False
+
+
+def test_all_variables_bad_at_once_still_instrument(run: Runner) -> None:
+    env = {variable: "[" for variable in VARIABLES}
+    t = run(
+        """
+with span("work"):
+    open("f.txt", "w").close()
+dump()
+""",
+        env=env,
+    )
+    assert t.event("work", "open")["file.path"] == "f.txt"
+    for variable in VARIABLES:
+        assert t.stderr.count(f"{variable}='['") == 1, variable
