@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import filecmp
+import pathlib
 import subprocess
 import sys
 
@@ -14,14 +15,18 @@ SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
 VENDORED = ROOT / "tools" / "seeds"
 
 
-def test_committed_catalog_matches_the_seed_tables() -> None:
-    proc = subprocess.run(
-        [sys.executable, "tools/generate_catalog.py", str(VENDORED), "--check"],
+def check_catalog(seeds: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "tools/generate_catalog.py", str(seeds), "--check"],
         check=False,
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
+
+
+def test_committed_catalog_matches_the_seed_tables() -> None:
+    proc = check_catalog(VENDORED)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -31,7 +36,7 @@ def test_vendored_seeds_are_the_shared_ones() -> None:
         assert filecmp.cmp(VENDORED / name, SHARED_SEEDS / name, shallow=False), name
 
 
-def test_check_fails_when_catalog_and_seeds_disagree(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_check_fails_when_catalog_and_seeds_disagree(tmp_path: pathlib.Path) -> None:
     # A seed table that gains an event must make --check fail.
     for path in VENDORED.iterdir():
         text = path.read_text(encoding="utf-8")
@@ -40,13 +45,7 @@ def test_check_fails_when_catalog_and_seeds_disagree(tmp_path) -> None:  # type:
                 "webbrowser.open\n", "webbrowser.open\n\nurl\n\n[1]\n\nzz.new_event\n", 1
             )
         (tmp_path / path.name).write_text(text, encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "tools/generate_catalog.py", str(tmp_path), "--check"],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    proc = check_catalog(tmp_path)
     assert proc.returncode == 1
     assert "out of date" in proc.stdout
 

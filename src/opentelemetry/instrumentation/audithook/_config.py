@@ -277,23 +277,26 @@ def parse_config(environ: Mapping[str, str], **kwargs: Any) -> Config:
             OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW, env(OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW), ""
         )
 
-    if "max_value_length" in arg:
-        max_len = _bounded_from_arg("max_value_length", arg["max_value_length"], 1, None, True)
-    else:
-        var = OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH
-        max_len = _bounded_from_env(var, env(var), DEFAULT_MAX_VALUE_LENGTH, 1, None, True)
+    def bounded(name: str, var: str, default: float, low: float, integer: bool) -> float:
+        if name in arg:
+            return _bounded_from_arg(name, arg[name], low, None, integer)
+        return _bounded_from_env(var, env(var), default, low, None, integer)
 
-    if "rate_limit" in arg:
-        rate = _bounded_from_arg("rate_limit", arg["rate_limit"], 0, None, False)
-    else:
-        var = OTEL_PYTHON_AUDITHOOK_RATE_LIMIT
-        rate = _bounded_from_env(var, env(var), DEFAULT_RATE_LIMIT, 0, None, False)
-
-    if "span_event_budget" in arg:
-        budget = _bounded_from_arg("span_event_budget", arg["span_event_budget"], 0, None, True)
-    else:
-        var = OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET
-        budget = _bounded_from_env(var, env(var), DEFAULT_SPAN_EVENT_BUDGET, 0, None, True)
+    max_len = bounded(
+        "max_value_length",
+        OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH,
+        DEFAULT_MAX_VALUE_LENGTH,
+        1,
+        True,
+    )
+    rate = bounded("rate_limit", OTEL_PYTHON_AUDITHOOK_RATE_LIMIT, DEFAULT_RATE_LIMIT, 0, False)
+    budget = bounded(
+        "span_event_budget",
+        OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET,
+        DEFAULT_SPAN_EVENT_BUDGET,
+        0,
+        True,
+    )
 
     if "sample_ratio" in arg:
         ratios = _ratios_from_arg(arg["sample_ratio"])
