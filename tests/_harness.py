@@ -108,7 +108,10 @@ def otlp_bytes() -> bytes:
 
 
 def dump(**extra: Any) -> None:
+    from opentelemetry.instrumentation.audithook._hook import STATE
+
     payload = collect()
     payload["extra"] = extra
+    payload["implementation"] = STATE.implementation
     sys.stdout.write(MARKER + json.dumps(payload) + "\n")
     sys.stdout.flush()

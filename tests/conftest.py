@@ -37,6 +37,7 @@ class Telemetry:
     metrics: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     logs: list[dict[str, Any]] = field(default_factory=list)
+    implementation: str = ""
 
     def span(self, name: str) -> dict[str, Any]:
         found = [s for s in self.spans if s["name"] == name]
@@ -79,10 +80,18 @@ class Telemetry:
 Runner = Callable[..., Telemetry]
 
 
+IMPLEMENTATIONS = ["c", "pure"]
+
+
+def implementation_env(implementation: str) -> dict[str, str]:
+    return {"OTEL_PYTHON_AUDITHOOK_PURE_PYTHON": "true" if implementation == "pure" else "false"}
+
+
 def run_scenario(
     body: str,
     tmp_path: pathlib.Path,
     *,
+    implementation: str = "c",
     kwargs: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 120,
@@ -92,7 +101,11 @@ def run_scenario(
     script.write_text(
         "from _harness import *\n" + textwrap.dedent(body).strip() + "\n", encoding="utf-8"
     )
-    run_env = clean_env(HARNESS_KWARGS=json.dumps(kwargs or {}), **(env or {}))
+    run_env = clean_env(
+        HARNESS_KWARGS=json.dumps(kwargs or {}),
+        **implementation_env(implementation),
+        **(env or {}),
+    )
     proc = subprocess.run(
         [sys.executable, str(script)],
         check=False,
@@ -110,8 +123,12 @@ def run_scenario(
             result.metrics = payload["metrics"]
             result.extra = payload["extra"]
             result.logs = payload["logs"]
+            result.implementation = payload["implementation"]
     if check:
         assert proc.returncode == 0, f"scenario failed:\n{proc.stdout}\n{proc.stderr}"
+        if MARKER in proc.stdout:
+            # the implementation asked for is the one that ran
+            assert result.implementation == implementation, result.implementation
     return result
 
 
@@ -124,9 +141,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(params=IMPLEMENTATIONS)
+def implementation(request: pytest.FixtureRequest) -> str:
+    """Every behavioural test runs against the C hook and its pure-Python twin."""
+    return str(request.param)
+
+
 @pytest.fixture
-def run(tmp_path: pathlib.Path) -> Runner:
+def run(tmp_path: pathlib.Path, implementation: str) -> Runner:
     def runner(body: str, **options: Any) -> Telemetry:
-        return run_scenario(body, tmp_path, **options)
+        return run_scenario(body, tmp_path, implementation=implementation, **options)
 
     return runner

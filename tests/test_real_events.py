@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Telemetry, run_scenario
+from conftest import IMPLEMENTATIONS, Telemetry, run_scenario
 
 SCENARIO = r"""
 import ctypes, ctypes.util, glob, http.client, marshal, mmap, os, pickle, shutil
@@ -130,10 +130,12 @@ dump(here=here, port=port, libc=libc, pid=os.getpid())
 EVENTS = "@default,marshal.loads,code.__new__,builtins.id,import,myapp.*,-object.*,-sys._getframe"
 
 
-@pytest.fixture(scope="module")
-def telemetry(tmp_path_factory: pytest.TempPathFactory) -> Telemetry:
+@pytest.fixture(scope="module", params=IMPLEMENTATIONS)
+def telemetry(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Telemetry:
     tmp = tmp_path_factory.mktemp("real")
-    return run_scenario(SCENARIO, tmp, kwargs={"events": EVENTS})
+    return run_scenario(SCENARIO, tmp, implementation=request.param, kwargs={"events": EVENTS})
 
 
 def _here(t: Telemetry, *parts: str) -> str:

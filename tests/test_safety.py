@@ -269,12 +269,12 @@ print("done")
     assert t.stderr == ""
 
 
-def test_runs_under_opentelemetry_instrument(tmp_path, request) -> None:  # type: ignore[no-untyped-def]
+def test_runs_under_opentelemetry_instrument(tmp_path, implementation: str) -> None:  # type: ignore[no-untyped-def]
     """The real entry point, the real distro, the console exporter: no code change."""
     import json
     import subprocess
 
-    from conftest import clean_env
+    from conftest import clean_env, implementation_env
 
     app = tmp_path / "app.py"
     app.write_text(
@@ -290,6 +290,7 @@ def test_runs_under_opentelemetry_instrument(tmp_path, request) -> None:  # type
         OTEL_METRICS_EXPORTER="none",
         OTEL_LOGS_EXPORTER="none",
         OTEL_PYTHON_AUDITHOOK_EVENTS="open",
+        **implementation_env(implementation),
     )
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     proc = subprocess.run(

@@ -146,8 +146,8 @@ class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         key = id(meter_provider)
         if key not in self._meters:
             self._meters[key] = _emit.Instruments(meter_provider, state)
+        state.install()
         state.arm(_emit.Emitter(config, state.counts, providers["logger_provider"]))
-        _hook.install(state)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _hook.STATE.disarm()

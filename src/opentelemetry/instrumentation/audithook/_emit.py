@@ -52,6 +52,7 @@ _SUPPRESS_KEY = context._SUPPRESS_INSTRUMENTATION_KEY
 _SUPPRESS_KEY_PLAIN = getattr(
     _instrumentation_utils, "_SUPPRESS_INSTRUMENTATION_KEY_PLAIN", "suppress_instrumentation"
 )
+SUPPRESS_KEYS = (_SUPPRESS_KEY, _SUPPRESS_KEY_PLAIN)
 
 
 class Plan:
@@ -259,11 +260,11 @@ class Instruments:
         )
 
     def _observe_selected(self, options: CallbackOptions) -> Iterable[Observation]:
-        selected, _ = self._state.counts.snapshot()
+        selected, _ = self._state.snapshot()
         return [Observation(n, _event_attributes(event)) for event, n in selected.items()]
 
     def _observe_dropped(self, options: CallbackOptions) -> Iterable[Observation]:
-        _, dropped = self._state.counts.snapshot()
+        _, dropped = self._state.snapshot()
         return [
             Observation(n, {_mapping.EVENT_KEY: event, DROP_REASON_KEY: reason})
             for (event, reason), n in dropped.items()

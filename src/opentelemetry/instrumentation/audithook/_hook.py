@@ -1,24 +1,46 @@
-"""The process-wide audit hook (pure Python).
+"""The process-wide audit hook's Python side, whichever implementation runs it.
 
 Audit hooks cannot be removed, so one hook is installed for the life of the
-process and armed or disarmed by instrument() and uninstrument().  The hot
-path is a single dict lookup: each event name maps to its Plan, or to 0 when
-it is not selected or the hook is disarmed, so an unselected event costs one
-``dict.get`` and one truth test.
+process and armed or disarmed by instrument() and uninstrument().  The hook
+itself (``_speedups`` in C, or ``_purehook``) asks ``State.resolve`` once per
+distinct event name what to do with it, and hands selected events to
+``State.handle``.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
-import sys
-from _thread import get_ident
-from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
-from opentelemetry.instrumentation.audithook._emit import Counts, Emitter, Plan
+from opentelemetry import context as otel_context
 
-AuditHook = Callable[[str, tuple[Any, ...]], None]
+from opentelemetry.instrumentation.audithook import _impl, _purehook, _selection
+from opentelemetry.instrumentation.audithook._emit import (
+    NO_SPAN,
+    SUPPRESS_KEYS,
+    Counts,
+    Emitter,
+    Plan,
+)
+
+_logger = logging.getLogger("opentelemetry.instrumentation.audithook")
+
+MODE_SELECTED = 1
+
+
+def _fast_path_args() -> tuple[Any, tuple[Any, ...], Any]:
+    """Where the C hook finds the current span, when the runtime context is
+    the SDK's default (contextvars); else None and it always asks Python."""
+    from opentelemetry.trace.propagation import _SPAN_KEY
+
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if type(var).__name__ != "ContextVar":
+        return None, (), None
+    return var, SUPPRESS_KEYS, _SPAN_KEY
 
 
 class State:
@@ -26,29 +48,69 @@ class State:
 
     def __init__(self) -> None:
         self.emitter: Emitter | None = None
-        # Never rebound: the hook holds direct references to these two.
-        self.plans: dict[str, Plan | int] = {}
-        self.busy: set[int] = set()
+        self.plans: dict[str, Plan] = {}
         self.counts = Counts()
-        self.installed = False
+        self.impl: ModuleType | None = None
 
-    def resolve(self, event: str) -> Plan | int:
+    @property
+    def implementation(self) -> str:
+        return _impl.name(self.impl) if self.impl is not None else "none"
+
+    def resolve(self, event: str) -> int:
         """Work out, once per event name, what the hook does with it."""
         emitter = self.emitter
         if emitter is None:
             return 0
         mode = emitter.config.selection.mode(event)
-        plan: Plan | int = emitter.plan(event, mode) if mode else 0
-        # A disarm that raced with us has cleared the table; do not refill it.
-        if self.emitter is emitter:
-            self.plans[event] = plan
-        return plan
+        if not mode:
+            return 0
+        plan = emitter.plan(event, mode)
+        self.plans[event] = plan
+        flags = MODE_SELECTED
+        # Events the C hook may count by itself when no span is current: the
+        # Python path would do nothing but count them as no_span.
+        if (
+            mode == _selection.SELECTED
+            and plan.ratio >= 1.0
+            and not emitter.log_no_span
+            and self.impl is not None
+        ):
+            flags |= self.impl.MODE_FAST
+        return flags
+
+    def handle(self, event: str, args: tuple[Any, ...]) -> None:
+        emitter = self.emitter
+        if emitter is None:
+            return
+        plan = self.plans.get(event)
+        if plan is None:
+            return
+        try:
+            emitter.handle(plan, args)
+        except Exception as exc:  # never BaseException: Ctrl-C must reach the app
+            emitter.report_error(event, exc)
+
+    def snapshot(self) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+        """Counts from Python and, for the C fast path, from C."""
+        selected, dropped = self.counts.snapshot()
+        if self.impl is not None:
+            for event, (n_selected, n_no_span) in self.impl.counts().items():
+                selected[event] = selected.get(event, 0) + n_selected
+                key = (event, NO_SPAN)
+                dropped[key] = dropped.get(key, 0) + n_no_span
+        return selected, dropped
 
     def arm(self, emitter: Emitter) -> None:
         self.emitter = emitter
         self.plans.clear()
+        if self.impl is not None:
+            self.impl.clear_cache()
+            self.impl.set_enabled(True)
 
     def disarm(self) -> None:
+        if self.impl is not None:
+            self.impl.set_enabled(False)
+            self.impl.clear_cache()
         self.emitter = None
         self.plans.clear()
 
@@ -58,52 +120,34 @@ class State:
         self.counts = Counts()
         if self.emitter is not None:
             self.emitter.after_fork_in_child(self.counts)
-        self.busy.clear()
-        # Plans hold the token buckets: the child's rate limits start full.
+        if self.impl is not None:
+            self.impl.reset_after_fork()
+            # Plans hold the token buckets: the child's rate limits start full.
+            self.impl.clear_cache()
         self.plans.clear()
+
+    def install(self) -> None:
+        """Install the hook once per process; later calls do nothing."""
+        if self.impl is not None:
+            return
+        impl = _impl.choose()
+        if impl is not _purehook:
+            impl.set_fast_path(*_fast_path_args())
+        if not impl.install(self.resolve, self.handle) and impl is not _purehook:
+            _logger.warning(
+                "an existing audit hook vetoed the C audit hook; using the pure-Python one"
+            )
+            impl = _purehook
+            impl.install(self.resolve, self.handle)
+        if not impl.installed():
+            _logger.warning(
+                "an existing audit hook vetoes new audit hooks: audit events cannot be recorded"
+            )
+        self.impl = impl
+        os.register_at_fork(after_in_child=self.after_fork_in_child)
+        # At exit the SDK flushes and shuts down; events raised after that could
+        # not be exported, and recording them would only print warnings.
+        atexit.register(self.disarm)
 
 
 STATE = State()
-
-
-def make_hook(state: State) -> AuditHook:
-    get_plan = state.plans.get
-    busy = state.busy
-    resolve = state.resolve
-
-    def audit_hook(event: str, args: tuple[Any, ...]) -> None:
-        plan = get_plan(event)
-        if plan is None:
-            plan = resolve(event)
-        if not plan:
-            return
-        thread = get_ident()
-        if thread in busy:
-            # An event raised by our own work (the SDK opening a file, say).
-            return
-        busy.add(thread)
-        try:
-            emitter = state.emitter
-            if emitter is not None:
-                try:
-                    emitter.handle(plan, args)  # type: ignore[arg-type]
-                except Exception as exc:  # never BaseException: Ctrl-C must reach the app
-                    emitter.report_error(event, exc)
-        except Exception:  # noqa: S110 - reporting failed; the application must not see it
-            pass
-        finally:
-            busy.discard(thread)
-
-    return audit_hook
-
-
-def install(state: State = STATE) -> None:
-    """Install the hook once per process; later calls do nothing."""
-    if state.installed:
-        return
-    state.installed = True
-    sys.addaudithook(make_hook(state))
-    os.register_at_fork(after_in_child=state.after_fork_in_child)
-    # At exit the SDK flushes and shuts down; events raised after that could
-    # not be exported, and recording them would only print warnings.
-    atexit.register(state.disarm)

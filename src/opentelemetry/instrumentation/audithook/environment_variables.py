@@ -111,3 +111,15 @@ them out.
 Default: ``true``.
 Example: ``false``
 """
+
+OTEL_PYTHON_AUDITHOOK_PURE_PYTHON = "OTEL_PYTHON_AUDITHOOK_PURE_PYTHON"
+"""
+.. envvar:: OTEL_PYTHON_AUDITHOOK_PURE_PYTHON
+
+``true`` uses the pure-Python hook even where the C accelerator was built
+(both behave the same; the C one is faster).  The C hook also falls back to
+the pure one, with a warning, when an existing audit hook vetoes it.
+
+Default: ``false``.
+Example: ``true``
+"""

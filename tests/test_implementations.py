@@ -1,0 +1,179 @@
+"""The C accelerator and its pure-Python twin: choice, fallback, vetoes,
+subinterpreters, memory, and an install that cannot compile."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from conftest import ROOT, Runner, clean_env
+
+
+def test_the_c_accelerator_was_built_here() -> None:
+    # CI has a compiler: the C path must be what the suite exercises there.
+    from opentelemetry.instrumentation.audithook import _speedups
+
+    assert _speedups.MODE_FAST == 4
+
+
+def test_pure_python_can_be_forced(run: Runner, implementation: str) -> None:
+    t = run(
+        """
+with span("work"):
+    open("f.txt", "w").close()
+dump()
+""",
+        kwargs={"events": "open"},
+    )
+    assert t.implementation == implementation
+    assert t.event("work", "open")["file.path"] == "f.txt"
+
+
+def test_a_hook_that_vetoes_every_new_hook(run: Runner, implementation: str) -> None:
+    t = run(
+        """
+import sys
+def veto(event, args):
+    if event == "sys.addaudithook":
+        raise RuntimeError("no more hooks")
+sys.addaudithook(veto)
+instrumentor.instrument(meter_provider=meter_provider, events="open")
+with span("work"):
+    with open("f.txt", "w") as f:
+        f.write("still works")
+print(open("f.txt").read())
+dump()
+""",
+        env={"HARNESS_NO_INSTRUMENT": "1"},
+        check=False,  # the C hook falls back to pure: not the implementation asked for
+    )
+    assert t.returncode == 0, t.stderr
+    assert t.stdout.startswith("still works")
+    assert t.events("work") == []
+    assert t.stderr.count("vetoes new audit hooks: audit events cannot be recorded") == 1
+    if implementation == "c":
+        assert t.stderr.count("vetoed the C audit hook; using the pure-Python one") == 1
+
+
+def test_a_veto_of_the_c_hook_falls_back_to_pure_python(run: Runner, implementation: str) -> None:
+    if implementation == "pure":
+        pytest.skip("only the C hook can fall back")
+    t = run(
+        """
+import sys
+seen = []
+def veto_first(event, args):
+    if event == "sys.addaudithook":
+        seen.append(1)
+        if len(seen) == 1:
+            raise RuntimeError("not this one")
+sys.addaudithook(veto_first)
+instrumentor.instrument(meter_provider=meter_provider, events="open")
+with span("work"):
+    open("f.txt", "w").close()
+from opentelemetry.instrumentation.audithook._hook import STATE
+dump(implementation=STATE.implementation)
+""",
+        env={"HARNESS_NO_INSTRUMENT": "1"},
+        check=False,
+    )
+    assert t.returncode == 0, t.stderr
+    assert t.extra["implementation"] == "pure"
+    assert t.event("work", "open")["file.path"] == "f.txt"
+    assert t.stderr.count("vetoed the C audit hook; using the pure-Python one") == 1
+
+
+def test_a_subinterpreter_opening_files(run: Runner) -> None:
+    # Documented: events raised inside subinterpreters are not recorded (our
+    # Python side lives in the main interpreter; the C hook returns at once).
+    t = run(
+        """
+import _xxsubinterpreters as interpreters
+interp = interpreters.create()
+with span("work"):
+    interpreters.run_string(interp, "open('sub.txt', 'w').close()")
+    open("main.txt", "w").close()
+interpreters.destroy(interp)
+import os
+dump(exists=os.path.exists("sub.txt"))
+""",
+        kwargs={"events": "open"},
+    )
+    assert t.extra["exists"] is True
+    paths = [e["file.path"] for e in t.events("work", "open")]
+    assert paths == ["main.txt"]
+
+
+def test_a_million_events_leave_memory_flat(run: Runner) -> None:
+    t = run(
+        """
+import gc, sys
+def rss_kib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+import os
+def burst(n):
+    for i in range(n):
+        id(i)                          # unselected
+        sys.audit("myapp.outside", i)  # selected, no span: counted no_span
+    with span("s"):
+        for i in range(n // 10):
+            sys.audit("myapp.inside", i)  # selected, span budget / rate limit
+burst(100_000)
+gc.collect()
+objects, rss = len(gc.get_objects()), rss_kib()
+burst(1_000_000)
+gc.collect()
+dump(objects=len(gc.get_objects()) - objects, rss=rss_kib() - rss)
+""",
+        kwargs={"events": "myapp.*", "no_span": "drop"},
+        timeout=300,
+    )
+    assert t.count("myapp.outside") == 1_100_000
+    assert t.dropped("myapp.outside", "no_span") == 1_100_000
+    assert abs(t.extra["objects"]) < 500, t.extra
+    assert t.extra["rss"] < 4096, t.extra  # KiB
+
+
+@pytest.mark.slow
+def test_a_compile_failure_still_installs_the_pure_package(tmp_path: pathlib.Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    env = clean_env(CC="false", LDSHARED="false")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(tmp_path),
+        ],  # fmt: skip
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith("audithook/_purehook.py") for n in names)
+    assert not any(n.endswith(".so") for n in names)
+    # setuptools says that the optional extension was skipped
+    output = (proc.stdout + proc.stderr).lower()
+    assert 'building extension "opentelemetry.instrumentation.audithook._speedups" failed' in (
+        output
+    ), output[-2000:]
+    assert os.path.getsize(wheel) > 10_000
