@@ -187,3 +187,18 @@ dump()
     )
     (event,) = t.events("work", "open")
     assert not [k for k in event if k.startswith("code.")]
+
+
+def test_the_sdks_attribute_limits_still_apply(run: Runner) -> None:
+    t = run(
+        """
+with span("work"):
+    open("a-long-file-name.txt", "w").close()
+dump()
+""",
+        kwargs={"events": "open", "code_location": False},
+        env={"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "4", "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT": "3"},
+    )
+    (event,) = t.events("work", "open")
+    assert len(event) == 3
+    assert all(len(v) <= 4 for v in event.values() if isinstance(v, str))

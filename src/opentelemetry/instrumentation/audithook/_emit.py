@@ -12,7 +12,7 @@ import random
 import sys
 import threading
 import time
-from collections import OrderedDict
+import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,10 +39,37 @@ RATE_LIMITED = "rate_limited"
 SPAN_BUDGET = "span_budget"
 SPAN_BUDGET_ATTRIBUTE = "python.audit.span_budget.dropped"
 
-# Spans whose budgets are tracked at once; an older span that receives
-# events again simply starts a fresh budget.
+# Spans whose budgets are tracked at once; past that the table starts over,
+# and a span that receives events again simply starts a fresh budget.
 _TRACKED_SPANS = 1024
 _DEFAULT_MAX_EVENTS = 128
+
+try:  # the SDK is not a dependency: only used when it is the one recording
+    from opentelemetry.sdk.trace import Event as _SdkEvent
+    from opentelemetry.sdk.trace import Span as _SdkSpan
+except ImportError:  # pragma: no cover - an API-only install
+    _SdkEvent = _SdkSpan = None  # type: ignore[assignment,misc]
+
+
+def _add_span_event(span: Any, name: str, attrs: dict[str, Any]) -> None:
+    """span.add_event, without re-validating what the mapping made valid.
+
+    The SDK's add_event copies and checks every attribute again (about two
+    thirds of the cost of a span event here); our attributes are already valid
+    OpenTelemetry values, cut to our own length limit.  When the span is the
+    SDK's own class, and its limits would not cut anything further, the event
+    goes straight to the span's bounded event list through the same
+    ``_add_event`` that add_event ends in (which also refuses ended spans).
+    Otherwise, the public add_event."""
+    if type(span) is _SdkSpan:
+        limits = span._limits
+        max_attrs = limits.max_event_attributes
+        max_len = limits.max_attribute_length
+        if (max_attrs is None or len(attrs) <= max_attrs) and max_len is None:
+            span._add_event(_SdkEvent(name, types.MappingProxyType(attrs)))
+            return
+    span.add_event(name, attrs)
+
 
 _STDLIB = sys.stdlib_module_names
 
@@ -128,7 +155,7 @@ class Emitter:
         self.logger = _logs.get_logger(SCOPE, __version__, provider, schema_url=SCHEMA_URL)
         self.log_no_span = config.no_span == "log" and _logs_configured(provider)
         self._budget_lock = threading.Lock()
-        self._budgets: OrderedDict[int, _SpanBudget] = OrderedDict()
+        self._budgets: dict[int, _SpanBudget] = {}
 
     def plan(self, name: str, mode: int) -> Plan:
         return Plan(name, mode, self.config)
@@ -176,7 +203,7 @@ class Emitter:
                 attrs[_location.LINE_KEY] = location[1]
                 attrs[_location.FUNCTION_KEY] = location[2]
         if recording:
-            span.add_event(name, attrs)
+            _add_span_event(span, name, attrs)
         else:
             self.logger.emit(
                 _logs.LogRecord(
@@ -198,13 +225,12 @@ class Emitter:
         cap = max_events * 3 // 4
         key = span.get_span_context().span_id
         with self._budget_lock:
-            spent = self._budgets.get(key)
+            budgets = self._budgets
+            spent = budgets.get(key)
             if spent is None:
-                spent = self._budgets[key] = _SpanBudget()
-                if len(self._budgets) > _TRACKED_SPANS:
-                    self._budgets.popitem(last=False)
-            else:
-                self._budgets.move_to_end(key)
+                if len(budgets) >= _TRACKED_SPANS:
+                    budgets.clear()
+                spent = budgets[key] = _SpanBudget()
             per_name = spent.by_name.get(name, 0)
             over = spent.total >= cap or (budget > 0 and per_name >= budget)
             if over:

@@ -31,6 +31,29 @@ typedef struct {
 } entry_t;
 
 static entry_t cache[CACHE_CAPACITY];
+
+/* Events raised from C pass the same string literal every time: a small
+ * table keyed by the pointer finds their entry without hashing.  A hit is
+ * verified against the name, so a pointer reused for another string only
+ * costs a miss. */
+#define POINTER_SLOTS 512
+static entry_t *by_pointer[POINTER_SLOTS];
+
+static inline size_t
+pointer_slot(const char *event)
+{
+    return ((uintptr_t)event >> 3) & (POINTER_SLOTS - 1);
+}
+
+static inline int
+same_name(const char *a, const char *b)
+{
+    while (*a && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
 static size_t cache_fill = 0;
 static int enabled = 0;
 static int installed = 0;
@@ -105,6 +128,7 @@ lookup(const char *event, uint64_t hash, size_t len)
 static int
 retire_all(void)
 {
+    memset(by_pointer, 0, sizeof(by_pointer));
     for (size_t i = 0; i < CACHE_CAPACITY; i++) {
         entry_t *e = &cache[i];
         if (e->name == NULL) {
@@ -232,28 +256,37 @@ audit_hook(const char *event, PyObject *args, void *data)
         }
         return 0;
     }
-    /* C hooks run in every interpreter and during finalization: our Python
-     * side lives in the main interpreter only, and is going away at exit. */
-    if (PyInterpreterState_Get() != main_interp || is_finalizing()) {
-        return 0;
-    }
-    size_t len;
-    uint64_t hash = fnv1a(event, &len);
-    LOCK();
-    entry_t *e = lookup(event, hash, len);
-    int mode = e != NULL ? e->mode : -1;
+    size_t len = 0;
+    uint64_t hash = 0;
+    int mode;
     PyObject *pyname = NULL;
+    LOCK();
+    entry_t *e = by_pointer[pointer_slot(event)];
+    if (e == NULL || !same_name(e->name, event)) {
+        hash = fnv1a(event, &len);
+        e = lookup(event, hash, len);
+        if (e != NULL) {
+            by_pointer[pointer_slot(event)] = e;
+        }
+    }
+    else {
+        len = e->len;
+        hash = e->hash;
+    }
+    mode = e != NULL ? e->mode : -1;
     if (mode > 0) {
         pyname = e->pyname;
         Py_INCREF(pyname);
     }
     UNLOCK();
     if (mode == 0) {
-        return 0;
+        return 0; /* the hot path: an unselected event */
     }
-    if (busy) {
+    /* C hooks run in every interpreter and during finalization: our Python
+     * side lives in the main interpreter only, and is going away at exit. */
+    if (busy || PyInterpreterState_Get() != main_interp || is_finalizing()) {
         Py_XDECREF(pyname);
-        return 0; /* an event raised by our own work */
+        return 0; /* busy: an event raised by our own work */
     }
     busy = 1;
     int rc = 0;
