@@ -19,6 +19,7 @@ from typing import Any
 from opentelemetry import _logs, context, metrics, trace
 from opentelemetry.instrumentation import utils as _instrumentation_utils
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import propagation as _trace_propagation
 
 from opentelemetry.instrumentation.audithook import _location, _mapping, _selection
 from opentelemetry.instrumentation.audithook._config import Config
@@ -45,10 +46,21 @@ _TRACKED_SPANS = 1024
 _DEFAULT_MAX_EVENTS = 128
 
 try:  # the SDK is not a dependency: only used when it is the one recording
-    from opentelemetry.sdk.trace import Event as _SdkEvent
-    from opentelemetry.sdk.trace import Span as _SdkSpan
+    from opentelemetry.sdk import trace as _sdk_trace
+
+    _SdkEvent: Any = _sdk_trace.Event
+    # The SDK's tracer makes _Span, its own subclass of Span.
+    _SDK_SPAN_TYPES: tuple[type, ...] = tuple(
+        t for t in (_sdk_trace.Span, getattr(_sdk_trace, "_Span", None)) if t is not None
+    )
 except ImportError:  # pragma: no cover - an API-only install
-    _SdkEvent = _SdkSpan = None  # type: ignore[assignment,misc]
+    _SdkEvent = None
+    _SDK_SPAN_TYPES = ()
+
+# The key under which the API keeps the current span in a Context: one dict
+# lookup, where trace.get_current_span() costs several calls.
+_SPAN_KEY = _trace_propagation._SPAN_KEY
+_INVALID_SPAN = trace.INVALID_SPAN
 
 
 def _add_span_event(span: Any, name: str, attrs: dict[str, Any]) -> None:
@@ -61,7 +73,7 @@ def _add_span_event(span: Any, name: str, attrs: dict[str, Any]) -> None:
     goes straight to the span's bounded event list through the same
     ``_add_event`` that add_event ends in (which also refuses ended spans).
     Otherwise, the public add_event."""
-    if type(span) is _SdkSpan:
+    if type(span) in _SDK_SPAN_TYPES:
         limits = span._limits
         max_attrs = limits.max_event_attributes
         max_len = limits.max_attribute_length
@@ -131,9 +143,10 @@ def _is_stdlib_import(args: tuple[Any, ...]) -> bool:
 
 
 class _SpanBudget:
-    __slots__ = ("total", "dropped", "by_name")
+    __slots__ = ("cap", "total", "dropped", "by_name")
 
-    def __init__(self) -> None:
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
         self.total = 0
         self.dropped = 0
         self.by_name: dict[str, int] = {}
@@ -181,7 +194,7 @@ class Emitter:
         if plan.ratio < 1.0 and random.random() >= plan.ratio:
             self.drop(name, SAMPLED_OUT)
             return
-        span = trace.get_current_span(ctx)
+        span: Any = ctx.get(_SPAN_KEY, _INVALID_SPAN)
         recording = span.is_recording()
         if not recording and not self.log_no_span:
             self.drop(name, NO_SPAN)
@@ -219,10 +232,6 @@ class Emitter:
 
     def _within_budget(self, span: Any, name: str) -> bool:
         """Whether the span may take one more event of this name; keeps the count."""
-        budget = self.config.span_event_budget
-        limits = getattr(span, "_limits", None)
-        max_events = getattr(limits, "max_events", None) or _DEFAULT_MAX_EVENTS
-        cap = max_events * 3 // 4
         key = span.get_span_context().span_id
         with self._budget_lock:
             budgets = self._budgets
@@ -230,18 +239,20 @@ class Emitter:
             if spent is None:
                 if len(budgets) >= _TRACKED_SPANS:
                     budgets.clear()
-                spent = budgets[key] = _SpanBudget()
+                limits = getattr(span, "_limits", None)
+                max_events = getattr(limits, "max_events", None) or _DEFAULT_MAX_EVENTS
+                spent = budgets[key] = _SpanBudget(max_events * 3 // 4)
             per_name = spent.by_name.get(name, 0)
-            over = spent.total >= cap or (budget > 0 and per_name >= budget)
-            if over:
+            budget = self.config.span_event_budget
+            if spent.total >= spent.cap or (budget > 0 and per_name >= budget):
                 spent.dropped += 1
                 dropped = spent.dropped
             else:
                 spent.by_name[name] = per_name + 1
                 spent.total += 1
-        if over:
-            span.set_attribute(SPAN_BUDGET_ATTRIBUTE, dropped)
-        return not over
+                return True
+        span.set_attribute(SPAN_BUDGET_ATTRIBUTE, dropped)
+        return False
 
     def after_fork_in_child(self, counts: Counts) -> None:
         self.counts = counts
