@@ -78,6 +78,14 @@ and log record carries ``code.file.path``, ``code.line.number`` and
 ``code.function.name`` of the application's line behind the event
 (``OTEL_PYTHON_AUDITHOOK_CODE_LOCATION``).
 
+Speed
+-----
+
+The hook is written in C (``_speedups``) with a pure-Python twin
+(``_purehook``) of identical behaviour; ``OTEL_PYTHON_AUDITHOOK_PURE_PYTHON=true``
+forces the pure one.  An unselected event costs within a few percent of a C
+hook that does nothing; events raised in subinterpreters are not recorded.
+
 Checking a configuration
 ------------------------
 
