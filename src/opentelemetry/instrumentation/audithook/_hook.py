@@ -61,6 +61,14 @@ class State:
         emitter = self.emitter
         if emitter is None:
             return 0
+        try:
+            return self._resolve(emitter, event)
+        except Exception as exc:  # never BaseException: Ctrl-C must reach the app
+            # Counted and reported once; the name is then treated as unselected.
+            emitter.report_error(event, exc)
+            return 0
+
+    def _resolve(self, emitter: Emitter, event: str) -> int:
         mode = emitter.config.selection.mode(event)
         if not mode:
             return 0
