@@ -203,7 +203,7 @@ dump(n=N, per=PER)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_fork_from_a_busy_process(run: Runner) -> None:
+def test_100_forks_from_a_thread_heavy_process(run: Runner) -> None:
     t = run(
         """
 import json, os, threading
@@ -211,10 +211,10 @@ stop = threading.Event()
 def churn():
     while not stop.is_set():
         open("churn.txt", "w").close()
-threads = [threading.Thread(target=churn) for _ in range(4)]
+threads = [threading.Thread(target=churn) for _ in range(8)]
 for th in threads: th.start()
 children = []
-for i in range(20):
+for i in range(100):
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -241,7 +241,7 @@ dump(children=children)
         timeout=120,
     )
     children = t.extra["children"]
-    assert len(children) == 20
+    assert len(children) == 100
     for child in children:
         # the child's counters start fresh: only its own open() is counted
         assert child == {"opens": 1, "events": ["open"]}

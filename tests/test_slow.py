@@ -1,0 +1,137 @@
+"""The slow tier (AUDITHOOK_SLOW_TESTS=1, as .ci/run sets): a flood of ten
+million events, and CPython's own test suite for the audited areas."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import TESTS, Runner, clean_env
+
+pytestmark = pytest.mark.slow
+
+FLOOD = """
+import os, resource, socket, sys, threading
+from opentelemetry import _logs
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+# The collector is unreachable: a port that nothing listens on.
+probe = socket.socket(); probe.bind(("127.0.0.1", 0)); dead = probe.getsockname()[1]; probe.close()
+endpoint = f"http://127.0.0.1:{dead}"
+tracer_provider.add_span_processor(
+    BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint + "/v1/traces", timeout=1)))
+logger_provider.add_log_record_processor(
+    BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint + "/v1/logs", timeout=1)))
+
+THREADS, PER_THREAD = 4, PER_THREAD_COUNT
+failures = []
+import contextlib
+def work(t):
+    x = object()
+    path = f"flood-{t}.txt"
+    audit = sys.audit
+    for block in range(PER_THREAD // 1000):
+        # a quarter of the events on a span (one span per 1000 iterations)
+        in_span = block % 4 == 0
+        name = "myapp.in_span" if in_span else "myapp.outside"
+        with span("request") if in_span else contextlib.nullcontext():
+            for i in range(block * 1000, block * 1000 + 1000):
+                id(x)            # unselected
+                audit(name, i)   # selected: a span event, a log record, or a drop
+                if i % 10_000 == 0:
+                    with open(path, "w") as f:  # a real operation that must succeed
+                        f.write(str(i))
+                    if open(path).read() != str(i):
+                        failures.append(i)
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
+for th in threads: th.start()
+for th in threads: th.join()
+tracer_provider.force_flush()
+rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+dump(failures=failures, rss_before=rss_before, rss_after=rss_after,
+     events=THREADS * PER_THREAD * 2)
+"""
+
+
+def test_ten_million_events_with_the_collector_unreachable(run: Runner) -> None:
+    per_thread = 1_250_000  # x 4 threads x 2 events (one unselected, one selected)
+    body = FLOOD.replace("PER_THREAD_COUNT", str(per_thread))
+    t = run(body, kwargs={"events": "myapp.*,open"}, timeout=1200)
+    assert t.extra["events"] == 10_000_000
+    assert t.extra["failures"] == []
+    selected = sum(p["value"] for p in t.points("python.audit.events"))
+    dropped = sum(p["value"] for p in t.points("python.audit.events.dropped"))
+    # what was handed to the SDK, as the harness's in-memory exporters saw it
+    span_events = sum(len(s["events"]) for s in t.spans)
+    assert sum(s["dropped_events"] for s in t.spans) == 0  # the SDK evicted nothing
+    exported = {"span_events": span_events, "logs": len(t.logs)}
+    myapp = sum(
+        p["value"]
+        for p in t.points("python.audit.events")
+        if p["attributes"]["python.audit.event"].startswith("myapp.")
+    )
+    assert myapp == 4 * per_thread
+    # (the opens: the app's writes and reads, and the .pyc files its imports read)
+    assert t.count("open") >= 4 * (per_thread // 10_000) * 2
+    # every selected event is exported or counted as dropped, exactly
+    assert exported["span_events"] + exported["logs"] + dropped == selected
+    growth_mib = (t.extra["rss_after"] - t.extra["rss_before"]) / 1024
+    print(f"flood: selected {selected}, exported {exported}, dropped {dropped}, "
+          f"peak RSS growth {growth_mib:.1f} MiB")  # fmt: skip
+    assert growth_mib < 64
+
+
+STDLIB_TESTS = [
+    "test_os", "test_shutil", "test_tempfile", "test_subprocess", "test_sqlite3",
+    "test_pickle", "test_importlib", "test_urllib", "test_urllib2", "test_glob",
+]  # fmt: skip
+
+
+def _regrtest(tmp: pathlib.Path, name: str, instrumented: bool) -> dict[str, str]:
+    xml = tmp / f"{name}.xml"
+    env = clean_env()
+    if instrumented:
+        env["PYTHONPATH"] = os.pathsep.join([str(TESTS / "stdlib_site"), env["PYTHONPATH"]])
+        env["AUDITHOOK_STDLIB_MARKER"] = str(tmp / "marker.txt")
+    proc = subprocess.run(
+        [sys.executable, "-m", "test", *STDLIB_TESTS, "-j2", "--junit-xml", str(xml)],
+        check=False,
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert xml.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    outcomes = {}
+    for case in ET.parse(xml).iter("testcase"):
+        key = f"{case.get('classname')}.{case.get('name')}"
+        status = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                status = child.tag
+        outcomes[key] = status
+    return outcomes
+
+
+def test_cpython_test_suite_behaves_the_same_instrumented(tmp_path: pathlib.Path) -> None:
+    plain = _regrtest(tmp_path, "plain", instrumented=False)
+    audited = _regrtest(tmp_path, "audited", instrumented=True)
+    # the instrumentation really ran in the test workers, and recorded events
+    reports = [line.split() for line in (tmp_path / "marker.txt").read_text().splitlines()]
+    assert len(reports) >= 3
+    assert all(impl == "c" for _, impl, _ in reports)
+    assert sum(int(n) for _, _, n in reports) > 100_000
+    assert len(plain) > 3000
+    assert set(plain) == set(audited)
+    differences = {k: (plain[k], audited[k]) for k in plain if plain[k] != audited[k]}
+    assert differences == {}
