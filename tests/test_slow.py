@@ -103,7 +103,10 @@ def _regrtest(tmp: pathlib.Path, name: str, instrumented: bool) -> dict[str, str
         env["PYTHONPATH"] = os.pathsep.join([str(TESTS / "stdlib_site"), env["PYTHONPATH"]])
         env["AUDITHOOK_STDLIB_MARKER"] = str(tmp / "marker.txt")
     proc = subprocess.run(
-        [sys.executable, "-m", "test", *STDLIB_TESTS, "-j2", "--junit-xml", str(xml)],
+        # Sequential: with -j, where regrtest's capture files land in a worker's
+        # fd table decides whether test_os's test_closerange finds two free
+        # consecutive fds (it skips itself otherwise), plain or instrumented.
+        [sys.executable, "-m", "test", *STDLIB_TESTS, "--junit-xml", str(xml)],
         check=False,
         cwd=tmp,
         env=env,
@@ -128,7 +131,7 @@ def test_cpython_test_suite_behaves_the_same_instrumented(tmp_path: pathlib.Path
     audited = _regrtest(tmp_path, "audited", instrumented=True)
     # the instrumentation really ran in the test workers, and recorded events
     reports = [line.split() for line in (tmp_path / "marker.txt").read_text().splitlines()]
-    assert len(reports) >= 3
+    assert len(reports) >= 2  # the test process and the children it spawns
     assert all(impl == "c" for _, impl, _ in reports)
     assert sum(int(n) for _, _, n in reports) > 100_000
     assert len(plain) > 3000
