@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 
 from opentelemetry import trace
@@ -49,16 +50,30 @@ def handle_order(workdir: str, port: int) -> None:
         db.close()
         subprocess.run([sys.executable, "-c", "print('invoice rendered')"], check=True)
         os.remove(path)
+    with tracer.start_as_current_span("render-report"):
+        # A burst of small files: the span keeps a budget of them, the rest
+        # are counted (python.audit.events.dropped, reason span_budget).
+        for page in range(50):
+            with open(os.path.join(workdir, f"page-{page}.txt"), "w", encoding="utf-8") as f:
+                f.write(f"page {page}")
 
 
 def main() -> None:
+    # DEMO_ITERATIONS=0 runs until stopped (the docker-compose stack does).
+    iterations = int(os.environ.get("DEMO_ITERATIONS", "1"))
+    pause = float(os.environ.get("DEMO_PAUSE_SECONDS", "0"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    with tempfile.TemporaryDirectory() as workdir:
-        handle_order(workdir, server.server_address[1])
-        with tracer.start_as_current_span("health-check"):
-            socket.getaddrinfo("localhost", server.server_address[1])
+    done = 0
+    while iterations == 0 or done < iterations:
+        with tempfile.TemporaryDirectory() as workdir:
+            handle_order(workdir, server.server_address[1])
+            with tracer.start_as_current_span("health-check"):
+                socket.getaddrinfo("localhost", server.server_address[1])
+        done += 1
+        if pause:
+            time.sleep(pause)
     server.shutdown()
     server.server_close()
 
