@@ -80,6 +80,24 @@ class Telemetry:
 Runner = Callable[..., Telemetry]
 
 
+def run_instrumented(
+    script: pathlib.Path, *, cwd: pathlib.Path | None = None, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a script under the real ``opentelemetry-instrument`` (the entry point, the distro)."""
+    bindir = os.path.dirname(sys.executable)
+    full = clean_env(**env)
+    full["PATH"] = bindir + os.pathsep + full.get("PATH", "")
+    return subprocess.run(
+        [os.path.join(bindir, "opentelemetry-instrument"), sys.executable, str(script)],
+        check=False,
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 IMPLEMENTATIONS = ["c", "pure"]
 
 

@@ -22,7 +22,7 @@ import yaml
 from _otlp_grpc_sink import OtlpGrpcSink
 
 from _otlp_sink import OtlpSink
-from conftest import ROOT, clean_env
+from conftest import ROOT, clean_env, run_instrumented
 
 DEPLOY = ROOT / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "python-audit-events.json"
@@ -37,25 +37,13 @@ def _free_port() -> int:
 
 
 def _run_demo(env: dict[str, str], iterations: int = 1) -> subprocess.CompletedProcess[str]:
-    bindir = os.path.dirname(sys.executable)
-    full = clean_env(
+    proc = run_instrumented(
+        ROOT / "examples" / "demo_app.py",
+        timeout=180,
         OTEL_SERVICE_NAME="audithook-demo",
         DEMO_ITERATIONS=str(iterations),
         OTEL_METRIC_EXPORT_INTERVAL="1000",
         **env,
-    )
-    full["PATH"] = bindir + os.pathsep + full.get("PATH", "")
-    proc = subprocess.run(
-        [
-            os.path.join(bindir, "opentelemetry-instrument"),
-            sys.executable,
-            str(ROOT / "examples" / "demo_app.py"),
-        ],  # fmt: skip
-        check=False,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc

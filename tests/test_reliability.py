@@ -4,15 +4,12 @@ misbehaving exporters, process life, and a flood of events."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from _otlp_sink import OtlpSink
-from conftest import Runner, clean_env, implementation_env
+from conftest import Runner, implementation_env, run_instrumented
 
 # A bug injected at each stage of the hook's work, as code run in the scenario.
 FAULTS = {
@@ -212,29 +209,22 @@ def test_exit_flushes_pending_telemetry_quietly(tmp_path, implementation: str) -
         "        open('f.txt', 'w').close()\n",
         encoding="utf-8",
     )
-    bindir = os.path.dirname(sys.executable)
-    env = clean_env(
-        OTEL_SERVICE_NAME="exit-test",
-        OTEL_TRACES_EXPORTER="otlp",
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
-        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-        OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint,
-        # pending at exit: the batch would not be sent for a minute otherwise
-        OTEL_BSP_SCHEDULE_DELAY="60000",
-        OTEL_PYTHON_AUDITHOOK_EVENTS="open",
-        **implementation_env(implementation),
-    )
     try:
         start = time.monotonic()
-        proc = subprocess.run(
-            [os.path.join(bindir, "opentelemetry-instrument"), sys.executable, str(app)],
-            check=False,
+        proc = run_instrumented(
+            app,
             cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
             timeout=60,
+            OTEL_SERVICE_NAME="exit-test",
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint,
+            # pending at exit: the batch would not be sent for a minute otherwise
+            OTEL_BSP_SCHEDULE_DELAY="60000",
+            OTEL_PYTHON_AUDITHOOK_EVENTS="open",
+            **implementation_env(implementation),
         )
         elapsed = time.monotonic() - start
         spans = sink.spans()

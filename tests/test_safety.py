@@ -5,7 +5,6 @@ interpreter, since a hook can never be removed."""
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
@@ -272,9 +271,8 @@ print("done")
 def test_runs_under_opentelemetry_instrument(tmp_path, implementation: str) -> None:  # type: ignore[no-untyped-def]
     """The real entry point, the real distro, the console exporter: no code change."""
     import json
-    import subprocess
 
-    from conftest import clean_env, implementation_env
+    from conftest import implementation_env, run_instrumented
 
     app = tmp_path / "app.py"
     app.write_text(
@@ -283,24 +281,15 @@ def test_runs_under_opentelemetry_instrument(tmp_path, implementation: str) -> N
         "    open('report.txt', 'w').close()\n",
         encoding="utf-8",
     )
-    bindir = os.path.dirname(sys.executable)
-    env = clean_env(
+    proc = run_instrumented(
+        app,
+        cwd=tmp_path,
         OTEL_SERVICE_NAME="app",
         OTEL_TRACES_EXPORTER="console",
         OTEL_METRICS_EXPORTER="none",
         OTEL_LOGS_EXPORTER="none",
         OTEL_PYTHON_AUDITHOOK_EVENTS="open",
         **implementation_env(implementation),
-    )
-    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    proc = subprocess.run(
-        [os.path.join(bindir, "opentelemetry-instrument"), sys.executable, str(app)],
-        check=False,
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     span = json.loads(proc.stdout)
