@@ -128,6 +128,10 @@ def _number(text: str, integer: bool) -> float:
     return value
 
 
+def _bounds(low: float, high: float | None) -> str:
+    return f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+
+
 def _bounded_from_env(
     var: str, raw: str | None, default: float, low: float, high: float | None, integer: bool
 ) -> float:
@@ -139,8 +143,7 @@ def _bounded_from_env(
         _warn(var, raw, "not a whole number" if integer else "not a number", str(default))
         return default
     if value < low or (high is not None and value > high):
-        bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
-        _warn(var, raw, f"must be {bounds}", str(default))
+        _warn(var, raw, f"must be {_bounds(low, high)}", str(default))
         return default
     return value
 
@@ -153,8 +156,7 @@ def _bounded_from_arg(
         raise ValueError(f"{name} must be {'an int' if integer else 'a number'}, got {value!r}")
     number = float(value)  # type: ignore[arg-type]
     if number != number or number < low or (high is not None and number > high):
-        bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
-        raise ValueError(f"{name} must be {bounds}, got {value!r}")
+        raise ValueError(f"{name} must be {_bounds(low, high)}, got {value!r}")
     return number
 
 

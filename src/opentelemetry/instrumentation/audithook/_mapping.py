@@ -289,6 +289,7 @@ def _host_port(host_key: str, port_key: str, host_index: int) -> Enricher:
 
 def _socket_address(host_key: str, port_key: str) -> Enricher:
     """(self, address) events: the address and the socket's transport."""
+    address_host_port = _host_port(host_key, port_key, 0)
 
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
         if len(args) < 2:
@@ -306,7 +307,7 @@ def _socket_address(host_key: str, port_key: str) -> Enricher:
             if family in _NETWORK_TYPE:
                 attrs[stable_network_attributes.NETWORK_TYPE] = _NETWORK_TYPE[family]
         if type(address) is tuple and len(address) >= 2:
-            _host_port(host_key, port_key, 0)(address, attrs, limit)
+            address_host_port(address, attrs, limit)
         elif family == _AF_UNIX or family is None:
             _set_path(attrs, host_key, address, limit)
 
@@ -338,7 +339,7 @@ def _popen(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
     _popen_process(args, attrs, limit)
     cwd = attrs.get(ARG_PREFIX + "cwd")
     if type(cwd) is str:
-        attrs["process.working_directory"] = cwd
+        attrs[process_attributes.PROCESS_WORKING_DIRECTORY] = cwd
 
 
 def _copy(name: str, key: str) -> Enricher:
