@@ -197,6 +197,8 @@ def test_truncation_and_limits() -> None:
     assert v(b"/" + b"y" * 10_000, path=True, limit=5) == "/yyyy"
     assert v(b"z" * (50 * 1024 * 1024)) == 50 * 1024 * 1024
     assert len(v(list(range(1000)))) == MAX_ITEMS
+    # escaping lone surrogates lengthens a string: the limit still holds
+    assert v("\udcff" * 10, limit=8) == "\\udcff\\u"
 
 
 def test_self_containing_list() -> None:

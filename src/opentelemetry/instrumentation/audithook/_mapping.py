@@ -103,8 +103,9 @@ def clean_text(value: str, limit: int) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            # Lone surrogates (undecodable file names) become visible escapes.
-            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+            # Lone surrogates (undecodable file names) become visible escapes,
+            # six characters each: cut again so that the limit still holds.
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
     return value
 
 
