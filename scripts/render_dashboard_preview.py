@@ -1,7 +1,9 @@
 """Render the Prometheus panels of the Grafana dashboard to a PNG, from a live
 Prometheus: what the dashboard shows, for the README (no Grafana needed).
 
-    python scripts/render_dashboard_preview.py http://127.0.0.1:9090 docs/dashboard-preview.png
+    python scripts/render_dashboard_preview.py PROMETHEUS_URL docs/dashboard-preview.png [SERVICE]
+
+SERVICE is the dashboard's $service variable (default: audithook-demo).
 
 Needs matplotlib (``pip install -e ".[docs]"``).
 """
@@ -25,9 +27,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "python-audit-events.json"
 
 
-def _query(base: str, expr: str, start: float | None = None, end: float | None = None) -> Any:
+def _query(
+    base: str, expr: str, service: str, start: float | None = None, end: float | None = None
+) -> Any:
     expr = (
-        expr.replace("$__rate_interval", "1m").replace("$__range", "10m").replace("$service", ".*")
+        expr.replace("$__rate_interval", "20s")
+        .replace("$__range", "10m")
+        .replace("$service", service)
     )
     if start is None:
         url = f"{base}/api/v1/query?query={urllib.parse.quote(expr)}"
@@ -49,25 +55,40 @@ def _label(metric: dict[str, str], fmt: str | None) -> str:
     return out
 
 
-def main(base: str, out: str) -> None:
+def main(base: str, out: str, service: str = "audithook-demo") -> None:
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     panels = [p for p in dashboard["panels"] if p["datasource"]["type"] == "prometheus"]
     end = time.time()
     start = end - 600
-    fig, axes = plt.subplots(3, 3, figsize=(18, 12))
+    fig, axes = plt.subplots(4, 3, figsize=(18, 16))
     fig.suptitle(dashboard["title"] + " (rendered from Prometheus)", fontsize=16)
     for ax, panel in zip(axes.flat, panels, strict=False):
         target = panel["targets"][0]
         ax.set_title(panel["title"], fontsize=11)
         if panel["type"] == "timeseries":
-            for series in _query(base, target["expr"], start, end)[:12]:
+            for series in _query(base, target["expr"], service, start, end)[:12]:
                 xs = [float(t) - end for t, _ in series["values"]]
                 ys = [float(v) for _, v in series["values"]]
                 ax.plot(xs, ys, label=_label(series["metric"], target.get("legendFormat")))
             ax.set_xlabel("seconds ago")
             ax.legend(fontsize=7, loc="upper left")
+        elif panel["type"] == "table":
+            # as Grafana's table: one row per series, its labels and value
+            result = _query(base, target["expr"], service)
+            result.sort(key=lambda r: -float(r["value"][1]))
+            rows = [
+                [v for k, v in r["metric"].items() if k != "__name__"]
+                + [f"{float(r['value'][1]):.0f}"]
+                for r in result[:12]
+            ]
+            ax.axis("off")
+            if rows:
+                table = ax.table(cellText=rows, loc="upper center", cellLoc="left")
+                table.auto_set_font_size(False)
+                table.set_fontsize(8)
+                table.auto_set_column_width(list(range(len(rows[0]))))
         else:
-            result = _query(base, target["expr"])
+            result = _query(base, target["expr"], service)
             result.sort(key=lambda r: float(r["value"][1]))
             labels = [_label(r["metric"], target.get("legendFormat")) for r in result][-12:]
             values = [float(r["value"][1]) for r in result][-12:]
@@ -83,4 +104,4 @@ def main(base: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])
