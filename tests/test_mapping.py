@@ -197,6 +197,9 @@ def test_truncation_and_limits() -> None:
     assert v(b"/" + b"y" * 10_000, path=True, limit=5) == "/yyyy"
     assert v(b"z" * (50 * 1024 * 1024)) == 50 * 1024 * 1024
     assert len(v(list(range(1000)))) == MAX_ITEMS
+    # an 8,000-digit int: hex, cut like text (decimal would be quadratic)
+    assert v(10**8000, limit=16) == hex(10**8000)[:16]
+    assert v(["cmd", 10**8000], limit=16) == ("cmd", hex(10**8000)[:16])
     # escaping lone surrogates lengthens a string: the limit still holds
     assert v("\udcff" * 10, limit=8) == "\\udcff\\u"
 

@@ -70,9 +70,12 @@ arguments, where they are decoded with the filesystem encoding; builtin path
 objects become their path; sockets ``AF_INET/SOCK_STREAM/fd=3``; code objects
 their qualified name and location; functions their qualified name; lists and
 tuples arrays (at most 64 items); ``None`` is left out; anything else becomes
-its type's name.  Secrets are redacted by default (environment blocks, request
-bodies and headers, URL credentials, protocol payloads, typed input, source
-code; secret-looking values in command lines are masked);
+its type's name.  Values are redacted by default, whatever they look like:
+environment blocks, request bodies and headers, protocol payloads, typed
+input and source code are hidden whole; URLs keep scheme, host, port and
+path (credentials, query values and fragment hidden); command lines keep the
+program, subcommands, flag names, paths and URLs (option values, assignments,
+interpreter code and other words hidden);
 ``OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW`` opts back in per event.  Each span event
 and log record carries ``code.file.path``, ``code.line.number`` and
 ``code.function.name`` of the application's line behind the event

@@ -148,11 +148,12 @@ def path_of(value: Any, limit: int) -> str | None:
     return None
 
 
-def _int_value(value: int) -> int | str:
+def _int_value(value: int, limit: int) -> int | str:
     if _INT64_MIN <= value <= _INT64_MAX:
         return value
-    # OTLP ints are 64-bit; addresses and big numbers keep their value as hex.
-    return hex(value)
+    # OTLP ints are 64-bit; addresses and big numbers keep their value as hex
+    # (linear in the size, unlike decimal), cut to the length limit like text.
+    return hex(value)[:limit]
 
 
 def _code_text(code: types.CodeType, limit: int) -> str:
@@ -191,7 +192,7 @@ def scalar(value: Any, limit: int, path: bool = False) -> Scalar | None:
     if cls is str:
         return clean_text(value, limit)
     if cls is int:
-        return _int_value(value)
+        return _int_value(value, limit)
     if cls is bool or cls is float:
         return cast(Scalar, value)
     if value is None:
@@ -207,7 +208,7 @@ def scalar(value: Any, limit: int, path: bool = False) -> Scalar | None:
     if issubclass(cls, bool):
         return bool.__bool__(value)
     if issubclass(cls, int):
-        return _int_value(int.__index__(value))
+        return _int_value(int.__index__(value), limit)
     if issubclass(cls, float):
         return float.__float__(value)
     if issubclass(cls, bytes):
@@ -447,14 +448,20 @@ def _treated(value: Any, treatment: str, limit: int) -> AttrValue | None:
     converted = value_of(value, limit, path=True)
     if type(converted) is str:
         if treatment == _redaction.COMMAND:
-            return _redaction.mask_secrets(converted)
+            return _redaction.mask_shell(converted)
+        if treatment == _redaction.WINDOWS_COMMAND:
+            return _redaction.mask_shell(converted, posix=False)
         if treatment == _redaction.URL:
             return _redaction.redact_url(converted)
         if treatment == _redaction.HOST:
             return _redaction.redact_host(converted)
         return _redaction.redact_sqlite_database(converted)
-    if type(converted) is tuple and treatment == _redaction.COMMAND:
-        return _redaction.mask_argv(tuple(str(item) for item in converted))
+    if type(converted) is tuple:
+        if treatment == _redaction.COMMAND or treatment == _redaction.WINDOWS_COMMAND:
+            # items are exact str, int, float or bool here: str() runs no user code
+            return _redaction.mask_argv(tuple(str(item) for item in converted))
+        # a URL, host or database given as a list is no shape we know: hide it
+        return _redaction.REDACTED
     return converted
 
 

@@ -1,43 +1,58 @@
-"""What never leaves the process unless the user opts in: secrets in audit arguments.
+"""What never leaves the process unless the user opts in: values.
 
-Three treatments, chosen per (event, argument name):
+Default deny. Recognising secrets by what they look like (``--password``,
+``token=``, key formats) leaks every secret whose flag or parameter has a name
+nobody listed, so no value is shown unless it is structure an operator needs:
 
 * ``REDACT``: the value is replaced by ``[REDACTED]`` (environment blocks,
-  request bodies and headers, protocol payloads, typed input, source code);
-* ``URL``: credentials and signed query values are replaced, the rest kept
-  (the ``url.full`` rules of the semantic conventions);
-* ``COMMAND``: command lines and argument vectors are kept, but values that
-  look like secrets are masked (``--password=...``, bearer tokens, AWS keys,
-  JWTs, PEM blocks, URL credentials).
+  request bodies and headers, protocol payloads, typed input, source code).
+* ``URL``: scheme, host, port and path stay; credentials, every query value
+  (keys stay) and the fragment are replaced by ``REDACTED`` (the word of the
+  ``url.full`` semantic convention, which keeps the URL parseable).
+* ``COMMAND``: an argument vector, or a shell string tokenized as a POSIX
+  shell would (``shlex``): the program, flag names, subcommands and other
+  lower-case words, paths and URLs (with the URL rule) stay; the value of every
+  option, ``NAME=value`` assignments, interpreter code and any other word are
+  replaced. ``WINDOWS_COMMAND``: the same, for a Windows command line.
 
+Every rule runs in time linear in its input, and scans at most ``MAX_SCAN``
+characters (values are cut to the configured length before they get here).
 ``OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW`` lists events exported unredacted.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import urllib.parse
 
 REDACTED = "[REDACTED]"
+# Inside a URL, the semantic conventions' word (url.full): brackets would make
+# the URL unparseable ("[REDACTED]:[REDACTED]@host" reads as an IPv6 host).
+URL_REDACTED = "REDACTED"
 
 REDACT = "redact"
 URL = "url"
 COMMAND = "command"
+WINDOWS_COMMAND = "windows_command"
 SQLITE_DATABASE = "sqlite_database"
 HOST = "host"
+
+# The most of one value any rule reads, whatever the configured length.
+MAX_SCAN = 65_536
 
 # Arguments holding a host name, in any event: credentials can ride along.
 HOST_ARGS = frozenset({"host", "hostname"})
 
 TREATMENTS: dict[str, dict[str, str]] = {
     "os.putenv": {"value": REDACT},
-    "subprocess.Popen": {"env": REDACT, "args": COMMAND, "executable": COMMAND},
+    "subprocess.Popen": {"env": REDACT, "args": COMMAND},
     "os.exec": {"env": REDACT, "args": COMMAND},
     "os.posix_spawn": {"env": REDACT, "argv": COMMAND},
     "os.spawn": {"env": REDACT, "args": COMMAND},
     "os.system": {"command": COMMAND},
     "pty.spawn": {"argv": COMMAND},
-    "_winapi.CreateProcess": {"command_line": COMMAND},
+    "_winapi.CreateProcess": {"command_line": WINDOWS_COMMAND},
     "urllib.Request": {"fullurl": URL, "data": REDACT, "headers": REDACT},
     "webbrowser.open": {"url": URL},
     "http.client.send": {"data": REDACT},
@@ -58,101 +73,285 @@ TREATMENTS: dict[str, dict[str, str]] = {
     "winreg.ExpandEnvironmentStrings": {"str": REDACT},
 }
 
-# Query keys whose values the semantic conventions redact in url.full.
-SENSITIVE_QUERY_KEYS = frozenset({"AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"})
+# --- URLs --------------------------------------------------------------------------------------
 
-_SECRET_WORDS = (
-    r"pass(?:word|wd|phrase)?|pwd|secret|token|api[-_]?key|access[-_]?key|private[-_]?key"
-    r"|auth(?:orization)?|credentials?|client[-_]?secret|session[-_]?id|cookie"
-)
-# --password=x, PASSWORD=x, token: x, "api_key": "x" (but "Authorization: Bearer x"
-# is left to the scheme rule, which masks the token rather than the word Bearer)
-_ASSIGNMENT = re.compile(
-    rf"(?i)(?P<key>[\w.-]*(?:{_SECRET_WORDS})[\w.-]*[\"']?\s*[=:]\s*[\"']?)"
-    r"(?!(?:bearer|basic|token)\s)(?!\[REDACTED\])(?P<value>[^\s\"'&,;]+)"
-)
-# --password x inside one command string
-_FLAG_IN_TEXT = re.compile(
-    rf"(?i)(?P<key>(?:^|\s)-{{1,2}}[\w.-]*(?:{_SECRET_WORDS})[\w.-]*\s+)(?!-)(?P<value>[^\s\"']+)"
-)
-# --password x (the secret is the next argument)
-_FLAG = re.compile(rf"(?i)^-{{1,2}}[\w.-]*(?:{_SECRET_WORDS})[\w.-]*$")
-_PATTERNS = (
-    re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]+=*"),
-    re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
-    re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
-    re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.S),
-    re.compile(
-        r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat|glpat|xox[abpr]|sk|sk_live|rk_live)[-_][A-Za-z0-9_]{16,}"
-    ),
-)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
-
-
-def _mask_auth(match: re.Match[str]) -> str:
-    return f"{match.group(1)} {REDACTED}"
-
-
-def mask_secrets(text: str) -> str:
-    """Mask what looks like a secret inside free text (a command line, an argument)."""
-    if text.startswith(("-----BEGIN",)) or "-----BEGIN" in text:
-        text = _PATTERNS[3].sub(REDACTED, text)
-    text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{REDACTED}:{REDACTED}@", text)
-    text = _PATTERNS[0].sub(_mask_auth, text)
-    text = _ASSIGNMENT.sub(lambda m: f"{m.group('key')}{REDACTED}", text)
-    text = _FLAG_IN_TEXT.sub(lambda m: f"{m.group('key')}{REDACTED}", text)
-    for pattern in _PATTERNS[1:3] + _PATTERNS[4:]:
-        text = pattern.sub(REDACTED, text)
-    return text
-
-
-def mask_argv(argv: tuple[str, ...]) -> tuple[str, ...]:
-    """Mask secrets in an argument vector, including ``--password VALUE`` pairs."""
-    out = []
-    hide_next = False
-    for arg in argv:
-        if hide_next:
-            out.append(REDACTED)
-            hide_next = False
-            continue
-        if _FLAG.match(arg):
-            hide_next = True
-            out.append(arg)
-            continue
-        out.append(mask_secrets(arg))
-    return tuple(out)
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_QUERY_SEPARATORS = re.compile(r"([&;])")
 
 
 def redact_url(url: str) -> str:
-    """The url.full rules: no credentials, no signature-like query values."""
+    """Scheme, host, port and path; no credentials, query values or fragment."""
     try:
-        parts = urllib.parse.urlsplit(url)
+        parts = urllib.parse.urlsplit(url[:MAX_SCAN])
     except ValueError:
         return REDACTED
+    if parts.scheme.lower() == "data":
+        # data:<media type>,<the data itself>
+        media_type, comma, _ = url.partition(",")
+        return media_type[:MAX_SCAN] + (f",{URL_REDACTED}" if comma else "")
     netloc = parts.netloc
     if "@" in netloc:
-        netloc = f"{REDACTED}:{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+        netloc = f"{URL_REDACTED}:{URL_REDACTED}@{netloc.rpartition('@')[2]}"
     query = parts.query
     if query:
         pieces = []
-        for piece in query.split("&"):
+        for piece in _QUERY_SEPARATORS.split(query):
+            if piece == "&" or piece == ";" or not piece:
+                pieces.append(piece)
+                continue
             key, sep, _ = piece.partition("=")
-            pieces.append(f"{key}={REDACTED}" if sep and key in SENSITIVE_QUERY_KEYS else piece)
-        query = "&".join(pieces)
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+            # a piece with no "=" may be a bare token: it is a value too
+            pieces.append(f"{key}={URL_REDACTED}" if sep else URL_REDACTED)
+        query = "".join(pieces)
+    fragment = URL_REDACTED if parts.fragment else ""
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
 def redact_host(host: str) -> str:
     """A host that still carries URL credentials (urllib passes ``user:pw@host`` on)."""
     if "@" in host:
-        return f"{REDACTED}@{host.rsplit('@', 1)[1]}"
+        return f"{REDACTED}@{host.rpartition('@')[2]}"
     return host
 
 
 def redact_sqlite_database(database: str) -> str:
     """A sqlite URI keeps its path; its query (which may carry a key) is redacted."""
     if database.startswith("file:") and "?" in database:
-        return database.split("?", 1)[0] + "?" + REDACTED
+        return database.partition("?")[0] + "?" + REDACTED
     return database
+
+
+# --- command lines -----------------------------------------------------------------------------
+
+# A subcommand or a file name (commit, get, app.py, http.server): shown.
+_WORD = re.compile(r"[a-z][a-z0-9._-]{0,63}")
+_USER_AT_HOST = re.compile(r"[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]{1,255}")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_PATH_START = ("/", "./", "../", "~")
+_PROGRAM = re.compile(r"[a-z_][a-z0-9._+-]{0,63}|(?:/|\./|\.\./|~)[^?#\s]*")
+# What an option looks like: -x..., --name, --name=...; a token that merely
+# starts with "-" ("-----BEGIN PRIVATE KEY-----") is no option.
+_OPTION = re.compile(r"-[A-Za-z0-9]|--[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(?:=|\Z)")
+_DRIVE_PATH = re.compile(r"[A-Za-z]:[\\/]")
+_WINDOWS_OPTION = re.compile(r"(/[^:=/\\]+)([:=]?)(.*)", re.S)
+# Programs whose arguments are data: echo SECRET | docker login --password-stdin
+_DATA_PROGRAMS = frozenset({"echo", "printf"})
+# Shells: the script of -c is itself a command line, masked by the same rules.
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox"})
+_SHELL_SCRIPT_OPTION = re.compile(r"-[A-Za-z]*c")
+# Python's -m names a module, which is structure, not a secret (in lower
+# case, as module names are, like the words kept elsewhere).
+_PYTHON = re.compile(r"python[0-9.]*(?:\.exe)?")
+_MODULE = re.compile(r"[a-z_][a-z0-9_]{0,63}(?:\.[a-z_][a-z0-9_]{0,63}){0,7}")
+_SHELL_OPERATOR_CHARS = frozenset("();<>|&")
+_REDIRECTIONS = frozenset({"<", ">", ">>", "<<", "<<<", "<&", ">&", "<>", ">|", "&>", "&>>"})
+_SAFE_UNQUOTED = re.compile(r"[\w@%+=:,./\[\]~-]+")
+
+
+def _program_name(program: str) -> str:
+    return program.replace("\\", "/").rpartition("/")[2].lower()
+
+
+def _positional(token: str) -> str:
+    """An argument that is no option's value: kept only when it is structure."""
+    if _URL_START.match(token):
+        return redact_url(token)
+    if token.startswith(_PATH_START) or _DRIVE_PATH.match(token):
+        # a path keeps its name, but not a query riding on it (//host/x?token=...)
+        return redact_url(token) if "?" in token or "#" in token else token
+    if _WORD.fullmatch(token) or _USER_AT_HOST.fullmatch(token):
+        return token
+    assignment = _ASSIGNMENT.match(token)
+    if assignment:
+        return assignment.group() + REDACTED
+    return REDACTED
+
+
+def _option_value(token: str) -> str:
+    return redact_url(token) if _URL_START.match(token) else REDACTED
+
+
+def _command(tokens: list[str], *, shell: bool, windows: bool = False) -> list[str]:
+    """One simple command: the program and its arguments.
+
+    Without the program's option table ``-l /tmp`` cannot be told from
+    ``-p S3cret``, nor ``-la`` from ``-pS3cret``: the token after an option
+    and the rest of a short option are always taken for its value."""
+    out: list[str] = []
+    index = 0
+    if shell:
+        # leading NAME=value assignments of a shell command
+        while index < len(tokens):
+            assignment = _ASSIGNMENT.match(tokens[index])
+            if assignment is None:
+                break
+            out.append(assignment.group() + REDACTED)
+            index += 1
+    if index >= len(tokens):
+        return out
+    program = tokens[index]
+    if _URL_START.match(program):
+        out.append(redact_url(program))
+    elif shell and not windows and not _PROGRAM.fullmatch(program):
+        # in a shell string the first word is whatever the line says: shown
+        # when it looks like a program (a path or a lower-case name)
+        out.append(_positional(program))
+    else:
+        out.append(program)
+    name = _program_name(program)
+    is_shell = name in _SHELLS
+    is_python = _PYTHON.fullmatch(name) is not None
+    data_only = name in _DATA_PROGRAMS
+    pending: str | None = None  # the option whose value comes next
+    options_done = False
+    redirect_target = ""
+    rest = tokens[index + 1 :]
+    for position, token in enumerate(rest):
+        if shell and token in _REDIRECTIONS:
+            out.append(token)
+            redirect_target = token
+            continue
+        if redirect_target:
+            # 2>&1, <&- : file descriptors; else a file name
+            duplicate = redirect_target in ("<&", ">&") and (token.isdigit() or token == "-")
+            out.append(token if duplicate else _positional(token))
+            redirect_target = ""
+            continue
+        following = rest[position + 1] if position + 1 < len(rest) else ""
+        if shell and token.isdigit() and following in _REDIRECTIONS:
+            out.append(token)  # the descriptor of 2>file
+            continue
+        end_of_options = token == "--" and not options_done
+        option = not options_done and _OPTION.match(token) is not None
+        if pending is not None and (option or end_of_options):
+            pending = None  # an option that takes no value, followed by another option
+        if pending is not None:
+            if is_shell and _SHELL_SCRIPT_OPTION.fullmatch(pending):
+                out.append(mask_shell(token))
+            elif is_python and pending == "-m" and _MODULE.fullmatch(token):
+                out.append(token)
+            else:
+                out.append(_option_value(token))
+            pending = None
+            continue
+        windows_option = _WINDOWS_OPTION.fullmatch(token) if windows else None
+        if windows_option is not None:
+            # /flag, /name:value, /name=value
+            name, separator, value = windows_option.groups()
+            out.append(name + separator + _option_value(value) if separator else token)
+            continue
+        if end_of_options:
+            options_done = True
+            out.append(token)
+            continue
+        if option:
+            if token.startswith("--"):
+                flag, equals, value = token.partition("=")
+                if equals:
+                    out.append(f"{flag}={_option_value(value)}")
+                else:
+                    out.append(token)
+                    pending = token
+            elif len(token) == 2 or (is_shell and _SHELL_SCRIPT_OPTION.fullmatch(token)):
+                out.append(token)
+                pending = token
+            else:
+                out.append(token[:2] + REDACTED)  # an attached value: -pS3cret
+            continue
+        out.append(REDACTED if data_only else _positional(token))
+    return out
+
+
+def mask_argv(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """An argument vector (``subprocess.Popen``, ``os.exec``), masked."""
+    scanned = 0
+    tokens = []
+    for arg in argv:
+        scanned += len(arg)
+        if scanned > MAX_SCAN:
+            tokens.append(REDACTED)
+            break
+        tokens.append(arg)
+    return tuple(_command(tokens, shell=False))
+
+
+def _is_operator(token: str) -> bool:
+    return bool(token) and all(c in _SHELL_OPERATOR_CHARS for c in token)
+
+
+def _quote(token: str) -> str:
+    if not token or _is_operator(token) or _SAFE_UNQUOTED.fullmatch(token):
+        return token
+    return shlex.quote(token)
+
+
+def _program_only(text: str) -> str:
+    words = text[:MAX_SCAN].split(None, 1)
+    if not words:
+        return ""
+    program = _positional(words[0]) if _URL_START.match(words[0]) else words[0]
+    return program + (" " + REDACTED if len(words) > 1 else "")
+
+
+# POSIX shell tokens, at C speed and in linear time (possessive quantifiers
+# never backtrack): blanks, control and redirection operators, and words made
+# of unquoted characters, '...', "..." and backslash escapes.
+_SHELL_TOKEN = re.compile(
+    r"""(?P<blank>\s++)"""
+    r"""|(?P<op>&>>|&&|\|\||;;|>>|<<<|<<|<&|>&|<>|>\||&>|\|&|[();<>|&])"""
+    r"""|(?P<word>(?:[^\s'"\\();<>|&]++|'[^']*+'|"(?:[^"\\]++|\\.)*+"|\\.)++)""",
+    re.S,
+)
+_WORD_PIECE = re.compile(r"""'([^']*+)'|"((?:[^"\\]++|\\.)*+)"|\\(.)|([^'"\\]++)""", re.S)
+_DOUBLE_QUOTED_ESCAPE = re.compile(r"""\\([$`"\\\n])""")
+
+
+def _unquote(word: str) -> str:
+    pieces = []
+    for single, double, escaped, plain in _WORD_PIECE.findall(word):
+        if double:
+            pieces.append(_DOUBLE_QUOTED_ESCAPE.sub(r"\1", double))
+        else:
+            pieces.append(single or escaped or plain)
+    return "".join(pieces)
+
+
+def _shell_tokens(text: str, posix: bool) -> list[str] | None:
+    """The shell's words (quotes removed where ``posix``) and operators; None
+    when the text does not tokenize (an unbalanced quote)."""
+    tokens = []
+    position = 0
+    for match in _SHELL_TOKEN.finditer(text):
+        if match.start() != position:
+            return None
+        position = match.end()
+        kind = match.lastgroup
+        if kind == "op":
+            tokens.append(match.group())
+        elif kind == "word":
+            tokens.append(_unquote(match.group()) if posix else match.group())
+    return tokens if position == len(text) else None
+
+
+def mask_shell(text: str, posix: bool = True) -> str:
+    """A shell command line (``os.system``, ``sh -c``), tokenized as the shell
+    would, each simple command masked as an argument vector. A line that
+    cannot be tokenized keeps only its program name."""
+    tokens = _shell_tokens(text[:MAX_SCAN], posix)
+    if tokens is None:
+        return _program_only(text)
+    out: list[str] = []
+    command: list[str] = []
+    for token in tokens:
+        if _is_operator(token) and token not in _REDIRECTIONS:
+            out.extend(_command(command, shell=True, windows=not posix))
+            out.append(token)
+            command = []
+        else:
+            command.append(token)
+    out.extend(_command(command, shell=True, windows=not posix))
+    if len(text) > MAX_SCAN:
+        out.append(REDACTED)
+    if not posix:
+        return " ".join(out)  # Windows tokens keep their own quotes
+    return " ".join(_quote(token) for token in out)
