@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build one program of the stack from Go modules and print its path:
-#   scripts/build-backend.sh collector|jaeger|prometheus|victorialogs
+#   scripts/build-backend.sh collector|jaeger|prometheus|victorialogs|compose-schema
+# (compose-schema is no program: the Compose Specification's JSON schema, from
+# the Go module of its reference implementation, to check docker-compose.yml.)
 # Versions come from deploy/versions.env (the collector's components from
 # deploy/collector/builder-config.yaml). Each build is cached under
 # $AUDITHOOK_CACHE (default ~/.cache/audithook) by name, version and recipe, so
@@ -10,7 +12,7 @@
 # exits 3.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-name="${1:?usage: build-backend.sh collector|jaeger|prometheus|victorialogs}"
+name="${1:?usage: build-backend.sh collector|jaeger|prometheus|victorialogs|compose-schema}"
 # shellcheck source=../deploy/versions.env
 source "$root/deploy/versions.env"
 cache_root="${AUDITHOOK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/audithook}"
@@ -27,7 +29,7 @@ cached() {
     key="$(printf '%s\n' "$3" | sha256sum | cut -c1-12)"
     dir="$cache_root/$1-$2-$key"
     binary="$dir/$1"
-    if [ -x "$binary" ]; then
+    if [ -f "$binary" ]; then
         echo "$binary"
         exit 0
     fi
@@ -69,6 +71,12 @@ victorialogs)
     GOBIN="$dir.tmp" go install -trimpath -ldflags="-s -w" \
         "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v$VICTORIALOGS_VERSION" >&2
     mv "$dir.tmp/victoria-logs" "$dir.tmp/victorialogs"
+    ;;
+compose-schema)
+    cached compose-schema "$COMPOSE_SPEC_VERSION" "$COMPOSE_SPEC_VERSION"
+    module="github.com/compose-spec/compose-go/v2@v$COMPOSE_SPEC_VERSION"
+    source_dir="$(cd "$dir.tmp" && go mod download -json "$module" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+    cp "$source_dir/schema/compose-spec.json" "$dir.tmp/compose-schema"
     ;;
 *)
     echo "build-backend.sh: unknown program '$name'" >&2

@@ -25,7 +25,7 @@ REQUIRED = os.environ.get("AUDITHOOK_REQUIRE_BACKENDS") == "1"
 
 def binary(name: str) -> str:
     """The built program: a path from AUDITHOOK_<NAME>_BIN, else the build cache."""
-    path = os.environ.get(f"AUDITHOOK_{name.upper()}_BIN")
+    path = os.environ.get(f"AUDITHOOK_{name.upper().replace('-', '_')}_BIN")
     if path:
         return path
     proc = subprocess.run(

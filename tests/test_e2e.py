@@ -20,6 +20,7 @@ import yaml
 
 from _otlp_grpc_sink import OtlpGrpcSink
 from _otlp_sink import OtlpSink
+from _stack import binary
 from conftest import ROOT, run_instrumented
 
 DEPLOY = ROOT / "deploy"
@@ -232,6 +233,22 @@ def test_docker_compose_file() -> None:
     # counters of short-lived processes count from zero only with this flag
     assert "--enable-feature=created-timestamp-zero-ingestion" in services["prometheus"]["command"]
     assert "PrometheusProto" in prometheus["scrape_configs"][0]["scrape_protocols"]
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    """What ``docker compose config`` checks, without Docker: the file against
+    the JSON schema of the Compose Specification (compose-go's, the library
+    docker compose is built on)."""
+    import jsonschema
+
+    schema = json.loads(pathlib.Path(binary("compose-schema")).read_text(encoding="utf-8"))
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(compose)]
+    assert errors == []
+    # the check has teeth: a condition compose does not know is refused
+    compose["services"]["demo"]["depends_on"]["collector"]["condition"] = "service_ready"
+    assert list(validator.iter_errors(compose))
 
 
 def test_versions_agree() -> None:
