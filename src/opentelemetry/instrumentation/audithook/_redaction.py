@@ -127,12 +127,12 @@ def redact_sqlite_database(database: str) -> str:
 _WORD = re.compile(r"[a-z][a-z0-9._-]{0,63}")
 _USER_AT_HOST = re.compile(r"[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]{1,255}")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
-_PATH_START = ("/", "./", "../", "~")
-_PROGRAM = re.compile(r"[a-z_][a-z0-9._+-]{0,63}|(?:/|\./|\.\./|~)[^?#\s]*")
+# A path: absolute, relative to ".", "..", or a home directory (~/, ~user/).
+_PATH = re.compile(r"/|\.\.?/|~(?:[a-z_][a-z0-9_-]{0,31})?/|[A-Za-z]:[\\/]")
+_PROGRAM = re.compile(r"[a-z_][a-z0-9._+-]{0,63}")
 # What an option looks like: -x..., --name, --name=...; a token that merely
 # starts with "-" ("-----BEGIN PRIVATE KEY-----") is no option.
 _OPTION = re.compile(r"-[A-Za-z0-9]|--[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(?:=|\Z)")
-_DRIVE_PATH = re.compile(r"[A-Za-z]:[\\/]")
 _WINDOWS_OPTION = re.compile(r"(/[^:=/\\]+)([:=]?)(.*)", re.S)
 # Programs whose arguments are data: echo SECRET | docker login --password-stdin
 _DATA_PROGRAMS = frozenset({"echo", "printf"})
@@ -156,7 +156,7 @@ def _positional(token: str) -> str:
     """An argument that is no option's value: kept only when it is structure."""
     if _URL_START.match(token):
         return redact_url(token)
-    if token.startswith(_PATH_START) or _DRIVE_PATH.match(token):
+    if _PATH.match(token):
         # a path keeps its name, but not a query riding on it (//host/x?token=...)
         return redact_url(token) if "?" in token or "#" in token else token
     if _WORD.fullmatch(token) or _USER_AT_HOST.fullmatch(token):
@@ -192,7 +192,7 @@ def _command(tokens: list[str], *, shell: bool, windows: bool = False) -> list[s
     program = tokens[index]
     if _URL_START.match(program):
         out.append(redact_url(program))
-    elif shell and not windows and not _PROGRAM.fullmatch(program):
+    elif shell and not windows and not (_PROGRAM.fullmatch(program) or _PATH.match(program)):
         # in a shell string the first word is whatever the line says: shown
         # when it looks like a program (a path or a lower-case name)
         out.append(_positional(program))
