@@ -16,11 +16,24 @@ import urllib.request
 from typing import Any
 
 import pytest
+import yaml
 
 from conftest import ROOT, clean_env
 
+DEPLOY = ROOT / "deploy"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "python-audit-events.json"
+COLLECTOR_CONFIG = DEPLOY / "collector" / "otelcol-config.yaml"
+
 # .ci/run builds every program and sets this: a missing one is then a failure.
 REQUIRED = os.environ.get("AUDITHOOK_REQUIRE_BACKENDS") == "1"
+
+
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8")))
+
+
+def dashboard() -> dict[str, Any]:
+    return dict(json.loads(DASHBOARD.read_text(encoding="utf-8")))
 
 
 def binary(name: str) -> str:

@@ -20,12 +20,8 @@ import yaml
 
 from _otlp_grpc_sink import OtlpGrpcSink
 from _otlp_sink import OtlpSink
-from _stack import binary
+from _stack import COLLECTOR_CONFIG, DEPLOY, binary, compose, dashboard
 from conftest import ROOT, run_instrumented
-
-DEPLOY = ROOT / "deploy"
-DASHBOARD = DEPLOY / "grafana" / "dashboards" / "python-audit-events.json"
-COLLECTOR_CONFIG = DEPLOY / "collector" / "otelcol-config.yaml"
 
 
 def _run_demo(env: dict[str, str], iterations: int = 1) -> subprocess.CompletedProcess[str]:
@@ -144,10 +140,6 @@ def test_demo_over_real_otlp_http() -> None:
 # --- the stack's files ------------------------------------------------------------------------
 
 
-def _dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
-
-
 def _provisioned_uids() -> set[str]:
     doc = yaml.safe_load(
         (DEPLOY / "grafana/provisioning/datasources/datasources.yaml").read_text(encoding="utf-8")
@@ -156,20 +148,20 @@ def _provisioned_uids() -> set[str]:
 
 
 def test_dashboard_uids_and_datasources() -> None:
-    dashboard = _dashboard()
-    assert dashboard["title"] == "Python audit events"
-    ids = [p["id"] for p in dashboard["panels"]]
+    board = dashboard()
+    assert board["title"] == "Python audit events"
+    ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
     uids = _provisioned_uids()
     used = set()
-    for panel in dashboard["panels"]:
+    for panel in board["panels"]:
         used.add(panel["datasource"]["uid"])
         used.update(t["datasource"]["uid"] for t in panel["targets"])
-    for var in dashboard["templating"]["list"]:
+    for var in board["templating"]["list"]:
         used.add(var["datasource"]["uid"])
     assert used <= uids, used - uids
     # every panel leads to the traces (tests/test_stack.py follows each link)
-    for panel in dashboard["panels"]:
+    for panel in board["panels"]:
         assert "localhost:16686" in json.dumps(panel), panel["title"]
 
 
@@ -186,8 +178,8 @@ def _env_default(value: str) -> str:
 
 
 def test_docker_compose_file() -> None:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
-    services = compose["services"]
+    stack = compose()
+    services = stack["services"]
     assert set(services) == {"demo", "collector", "jaeger", "prometheus", "victorialogs",
                              "grafana"}  # fmt: skip
     # images with no shell and no wget: nothing to run a health check with
@@ -207,7 +199,7 @@ def test_docker_compose_file() -> None:
             assert re.match(r"^v?\d+\.\d+\.\d+$", tag), service["image"]
         for volume in service.get("volumes", []):
             host = volume.split(":")[0]
-            assert host in compose.get("volumes", {}) or (ROOT / host).exists(), volume
+            assert host in stack.get("volumes", {}) or (ROOT / host).exists(), volume
         if "build" in service:
             build = service["build"]
             assert (ROOT / build["context"] / build["dockerfile"]).exists()
@@ -243,19 +235,19 @@ def test_compose_file_follows_the_compose_specification() -> None:
 
     schema = json.loads(pathlib.Path(binary("compose-schema")).read_text(encoding="utf-8"))
     validator = jsonschema.validators.validator_for(schema)(schema)
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
-    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(compose)]
+    stack = compose()
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(stack)]
     assert errors == []
     # the check has teeth: a condition compose does not know is refused
-    compose["services"]["demo"]["depends_on"]["collector"]["condition"] = "service_ready"
-    assert list(validator.iter_errors(compose))
+    stack["services"]["demo"]["depends_on"]["collector"]["condition"] = "service_ready"
+    assert list(validator.iter_errors(stack))
 
 
 def test_versions_agree() -> None:
     """One release of each program: the one built from Go modules and tested,
     and the one docker compose runs."""
     versions = _versions()
-    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    services = compose()["services"]
     manifest = yaml.safe_load(
         (DEPLOY / "collector/builder-config.yaml").read_text(encoding="utf-8")
     )

@@ -24,12 +24,20 @@ from typing import Any
 import pytest
 import yaml
 
-from _stack import Program, binary, free_port, get_json, get_lines, wait_http
+from _stack import (
+    COLLECTOR_CONFIG,
+    DEPLOY,
+    Program,
+    binary,
+    compose,
+    dashboard,
+    free_port,
+    get_json,
+    get_lines,
+    wait_http,
+)
 from conftest import ROOT, clean_env, run_instrumented
 
-DEPLOY = ROOT / "deploy"
-DASHBOARD = DEPLOY / "grafana" / "dashboards" / "python-audit-events.json"
-COLLECTOR_CONFIG = DEPLOY / "collector" / "otelcol-config.yaml"
 SERVICE = "audithook-demo"
 # The dashboard's default time range is the last 30 minutes: Grafana sends
 # $__range as 1800s, and for a range query a step of max(range / max data
@@ -38,14 +46,6 @@ SERVICE = "audithook-demo"
 RANGE_S = 1800
 STEP_S = 5
 RATE_INTERVAL = "20s"
-
-
-def _compose() -> dict[str, Any]:
-    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8")))
-
-
-def _dashboard() -> dict[str, Any]:
-    return dict(json.loads(DASHBOARD.read_text(encoding="utf-8")))
 
 
 @dataclass
@@ -69,7 +69,7 @@ def _compose_command(service: str, *replacements: str) -> list[str]:
     all), each ``-flag=value`` in ``replacements`` taking the place of the
     compose file's value for that flag (paths of this machine)."""
     by_flag = {r.split("=", 1)[0]: r for r in replacements}
-    args = [by_flag.get(a.split("=", 1)[0], a) for a in _compose()["services"][service]["command"]]
+    args = [by_flag.get(a.split("=", 1)[0], a) for a in compose()["services"][service]["command"]]
     assert set(by_flag.values()) <= set(args), (service, args)
     return args
 
@@ -261,7 +261,7 @@ def test_victorialogs_holds_the_log_records(stack: Stack) -> None:
 def _service_variable(stack: Stack) -> str:
     """Grafana fills a single-valued query variable with no saved value with
     the first of its values, sorted as the variable says."""
-    (variable,) = _dashboard()["templating"]["list"]
+    (variable,) = dashboard()["templating"]["list"]
     assert variable["name"] == "service" and not variable["multi"] and not variable["includeAll"]
     assert not variable.get("current"), "a saved value would pin a service that may not exist"
     match = re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable["query"]["query"])
@@ -344,7 +344,7 @@ def _run_target(stack: Stack, panel: dict[str, Any], target: dict[str, Any], ser
 def test_every_panel_shows_data(stack: Stack) -> None:
     service = _service_variable(stack)
     assert service == SERVICE
-    panels = _dashboard()["panels"]
+    panels = dashboard()["panels"]
     assert len(panels) >= 12
     for panel in panels:
         for target in panel["targets"]:
@@ -419,7 +419,7 @@ def test_every_data_link_leads_to_traces(stack: Stack) -> None:
     service = _service_variable(stack)
     start, end = stack.window()
     checked = 0
-    for panel in _dashboard()["panels"]:
+    for panel in dashboard()["panels"]:
         urls = _links(panel)
         assert urls, f"panel {panel['title']!r} has no link"
         rows = _eventually(lambda p=panel: _link_values(stack, p, service), panel["title"])
@@ -453,14 +453,14 @@ def test_collector_runs_unprivileged_with_the_images_file_system(
     """The collector image runs as 10001 and can write only to the volume the
     compose file mounts; the shipped config with the compose file's
     environment must start there, and writes its file into that volume."""
-    compose = _compose()["services"]["collector"]
+    service = compose()["services"]["collector"]
     dockerfile = (DEPLOY / "collector" / "Dockerfile").read_text(encoding="utf-8")
     user = re.search(r"^USER (\d+):(\d+)$", dockerfile, re.M)
     assert user, "the collector image must run as an unprivileged user"
     uid, gid = user.groups()
-    file_path = compose["environment"]["FILE_EXPORTER_PATH"]
+    file_path = service["environment"]["FILE_EXPORTER_PATH"]
     volume_dir = os.path.dirname(file_path)
-    assert any(v.split(":")[1] == volume_dir for v in compose["volumes"]), compose["volumes"]
+    assert any(v.split(":")[1] == volume_dir for v in service["volumes"]), service["volumes"]
     assert f"chown {uid}:{gid} {volume_dir}" in dockerfile
     # A directory outside root's private ones, as the image's root file system
     # is to the user: the binary, a volume owned by the user, and a directory
@@ -479,7 +479,7 @@ def test_collector_runs_unprivileged_with_the_images_file_system(
 
     def start(path: str, output: Any = subprocess.PIPE) -> subprocess.Popen[bytes]:
         env = clean_env(
-            **{k: str(v) for k, v in compose["environment"].items()},
+            **{k: str(v) for k, v in service["environment"].items()},
             OTLP_GRPC_ENDPOINT=f"127.0.0.1:{ports['grpc']}",
             OTLP_HTTP_ENDPOINT=f"127.0.0.1:{ports['http']}",
             PROMETHEUS_EXPORTER_ENDPOINT=f"127.0.0.1:{ports['prom']}",
