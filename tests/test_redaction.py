@@ -340,6 +340,12 @@ def test_redact_url_edges(url: str, expected: str) -> None:
     assert _redaction.redact_url(url) == expected
 
 
+def test_a_line_that_does_not_tokenize_shows_its_program_by_the_same_rule() -> None:
+    assert _redaction.mask_shell("deploy --token 'Q9secret") == "deploy [REDACTED]"
+    assert _redaction.mask_shell("Q9secret 'x") == "[REDACTED] [REDACTED]"
+    assert _redaction.mask_shell("/opt/app/run 'x") == "/opt/app/run [REDACTED]"
+
+
 def test_values_past_the_scan_cap_are_hidden() -> None:
     long = "x" * (_redaction.MAX_SCAN + 10)
     assert _redaction.mask_shell("true " + long).endswith(" [REDACTED]")

@@ -10,7 +10,7 @@ nobody listed, so no value is shown unless it is structure an operator needs:
   (keys stay) and the fragment are replaced by ``REDACTED`` (the word of the
   ``url.full`` semantic convention, which keeps the URL parseable).
 * ``COMMAND``: an argument vector, or a shell string tokenized as a POSIX
-  shell would (``shlex``): the program, flag names, subcommands and other
+  shell would (quotes, escapes, operators): the program, flag names, subcommands and other
   lower-case words, paths and URLs (with the URL rule) stay; the value of every
   option, ``NAME=value`` assignments, interpreter code and any other word are
   replaced. ``WINDOWS_COMMAND``: the same, for a Windows command line.
@@ -167,6 +167,14 @@ def _positional(token: str) -> str:
     return REDACTED
 
 
+def _shell_program(word: str) -> str:
+    """The first word of a shell line is whatever the line says: shown when it
+    looks like a program (a path or a lower-case name)."""
+    if _URL_START.match(word):
+        return redact_url(word)
+    return word if _PROGRAM.fullmatch(word) or _PATH.match(word) else _positional(word)
+
+
 def _option_value(token: str) -> str:
     return redact_url(token) if _URL_START.match(token) else REDACTED
 
@@ -190,12 +198,10 @@ def _command(tokens: list[str], *, shell: bool, windows: bool = False) -> list[s
     if index >= len(tokens):
         return out
     program = tokens[index]
-    if _URL_START.match(program):
+    if shell and not windows:
+        out.append(_shell_program(program))
+    elif _URL_START.match(program):
         out.append(redact_url(program))
-    elif shell and not windows and not (_PROGRAM.fullmatch(program) or _PATH.match(program)):
-        # in a shell string the first word is whatever the line says: shown
-        # when it looks like a program (a path or a lower-case name)
-        out.append(_positional(program))
     else:
         out.append(program)
     name = _program_name(program)
@@ -289,8 +295,7 @@ def _program_only(text: str) -> str:
     words = text[:MAX_SCAN].split(None, 1)
     if not words:
         return ""
-    program = _positional(words[0]) if _URL_START.match(words[0]) else words[0]
-    return program + (" " + REDACTED if len(words) > 1 else "")
+    return _shell_program(words[0]) + (" " + REDACTED if len(words) > 1 else "")
 
 
 # POSIX shell tokens, at C speed and in linear time (possessive quantifiers
