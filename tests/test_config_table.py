@@ -20,11 +20,12 @@ VARIABLES: dict[str, tuple[set[str], str]] = {
     "OTEL_PYTHON_AUDITHOOK_EVENTS": (set(), "'@default'"),
     "OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO": (set(), "'1'"),
     "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT": ({"2"}, "100.0"),
+    "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL": ({"2"}, "1000.0"),
     "OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH": ({"2"}, "1024"),
     "OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET": ({"2"}, "16"),
     "OTEL_PYTHON_AUDITHOOK_NO_SPAN": (set(), "'log'"),
     "OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW": ({""}, "''"),
-    "OTEL_PYTHON_AUDITHOOK_CODE_LOCATION": (set(), "true"),
+    "OTEL_PYTHON_AUDITHOOK_CODE_LOCATION": ({""}, "auto"),
 }
 
 # Selector variables keep a selector that matches nothing in the catalog (a

@@ -135,7 +135,12 @@ def telemetry(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Telemetry:
     tmp = tmp_path_factory.mktemp("real")
-    return run_scenario(SCENARIO, tmp, implementation=request.param, kwargs={"events": EVENTS})
+    return run_scenario(
+        SCENARIO,
+        tmp,
+        implementation=request.param,
+        kwargs={"events": EVENTS, "code_location": True},
+    )
 
 
 def _here(t: Telemetry, *parts: str) -> str:

@@ -34,7 +34,7 @@ _mapping.map_arguments = boom
 """,
     "location": """
 from opentelemetry.instrumentation.audithook import _location
-def boom():
+def boom(*args):
     raise RuntimeError("injected location bug")
 _location.caller_location = boom
 """,
@@ -59,7 +59,7 @@ with span("work"):
     contents = [open(f"f{i}.txt").read() for i in range(5)]
 dump(contents=contents)
 """,
-        kwargs={"events": "open", "sample_ratio": "open=0.999999"},
+        kwargs={"events": "open", "sample_ratio": "open=0.999999", "code_location": True},
     )
     assert t.extra["contents"] == [f"data {i}" for i in range(5)]
     assert t.events("work") == []

@@ -122,13 +122,14 @@ the new configuration.  Span events go on whatever span is current, so
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Collection
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from opentelemetry.instrumentation.audithook import _emit, _hook
+from opentelemetry.instrumentation.audithook import _emit, _hook, _purehook
 from opentelemetry.instrumentation.audithook._config import parse_config
 from opentelemetry.instrumentation.audithook.package import _instruments
 from opentelemetry.instrumentation.audithook.version import __version__
@@ -136,6 +137,8 @@ from opentelemetry.instrumentation.audithook.version import __version__
 __all__ = ["AuditHookInstrumentor", "__version__"]
 
 # Keyword arguments every instrumentor may be given; ours uses meter_provider.
+_logger = logging.getLogger("opentelemetry.instrumentation.audithook")
+
 _PROVIDER_KWARGS = ("tracer_provider", "meter_provider", "logger_provider", "event_logger_provider")
 
 
@@ -155,10 +158,23 @@ class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         # The SDK keeps the first callback of an instrument name: create the
         # counters once per provider; they read the live counts.
         key = id(meter_provider)
-        if key not in self._meters:
-            self._meters[key] = _emit.Instruments(meter_provider, state)
-        state.install()
-        state.arm(_emit.Emitter(config, state.counts, providers["logger_provider"]))
+        try:
+            if key not in self._meters:
+                self._meters[key] = _emit.Instruments(meter_provider, state)
+            state.install()
+            impl = state.impl
+            emitter = _emit.Emitter(
+                config,
+                state.counts,
+                providers["logger_provider"],
+                walk=impl.caller_location if impl is not None else None,
+                walk_is_silent=impl is not None and impl is not _purehook,
+            )
+            state.arm(emitter)
+        except Exception:  # never BaseException: Ctrl-C must reach the app
+            # Only a bad explicit argument (ValueError above) stops instrument();
+            # anything else the environment does to us is a warning.
+            _logger.warning("audit events will not be recorded: instrument() failed", exc_info=True)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _hook.STATE.disarm()

@@ -21,6 +21,7 @@ from opentelemetry.instrumentation.audithook.environment_variables import (
     OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH,
     OTEL_PYTHON_AUDITHOOK_NO_SPAN,
     OTEL_PYTHON_AUDITHOOK_RATE_LIMIT,
+    OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL,
     OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO,
     OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET,
 )
@@ -30,6 +31,7 @@ _logger = logging.getLogger("opentelemetry.instrumentation.audithook")
 DEFAULT_EVENTS = "@default"
 DEFAULT_MAX_VALUE_LENGTH = 1024
 DEFAULT_RATE_LIMIT = 100.0
+DEFAULT_RATE_LIMIT_TOTAL = 1000.0
 DEFAULT_SPAN_EVENT_BUDGET = 16
 NO_SPAN_MODES = ("log", "drop")
 DEFAULT_NO_SPAN = "log"
@@ -60,10 +62,13 @@ class Config:
     max_value_length: int = DEFAULT_MAX_VALUE_LENGTH
     sample_ratios: SampleRatios = ()
     rate_limit: float = DEFAULT_RATE_LIMIT
+    rate_limit_total: float = DEFAULT_RATE_LIMIT_TOTAL
     span_event_budget: int = DEFAULT_SPAN_EVENT_BUDGET
     no_span: str = DEFAULT_NO_SPAN
     capture_raw: _selection.Selection = _selection.EMPTY_SELECTION
-    code_location: bool = True
+    # None: on with the C hook, off with the pure one (whose frame walk other
+    # audit hooks would see)
+    code_location: bool | None = None
 
     def sample_ratio(self, event: str) -> float:
         for selector, ratio in self.sample_ratios:
@@ -244,12 +249,25 @@ def _bool_from_env(var: str, raw: str | None, default: bool) -> bool:
     return default
 
 
+def _optional_bool_from_env(var: str, raw: str | None) -> bool | None:
+    if raw is None or raw.strip().lower() in ("", "auto"):
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    _warn(var, raw, "must be true, false or auto", "auto")
+    return None
+
+
 _KEYWORDS = frozenset(
     {
         "events",
         "max_value_length",
         "sample_ratio",
         "rate_limit",
+        "rate_limit_total",
         "span_event_budget",
         "no_span",
         "capture_raw",
@@ -292,6 +310,13 @@ def parse_config(environ: Mapping[str, str], **kwargs: Any) -> Config:
         True,
     )
     rate = bounded("rate_limit", OTEL_PYTHON_AUDITHOOK_RATE_LIMIT, DEFAULT_RATE_LIMIT, 0, False)
+    rate_total = bounded(
+        "rate_limit_total",
+        OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL,
+        DEFAULT_RATE_LIMIT_TOTAL,
+        0,
+        False,
+    )
     budget = bounded(
         "span_event_budget",
         OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET,
@@ -316,16 +341,17 @@ def parse_config(environ: Mapping[str, str], **kwargs: Any) -> Config:
     if "code_location" in arg:
         if type(arg["code_location"]) is not bool:
             raise ValueError(f"code_location must be a bool, got {arg['code_location']!r}")
-        code_location = arg["code_location"]
+        code_location: bool | None = arg["code_location"]
     else:
         var = OTEL_PYTHON_AUDITHOOK_CODE_LOCATION
-        code_location = _bool_from_env(var, env(var), True)
+        code_location = _optional_bool_from_env(var, env(var))
 
     return Config(
         selection=selection,
         max_value_length=int(max_len),
         sample_ratios=ratios,
         rate_limit=rate,
+        rate_limit_total=rate_total,
         span_event_budget=int(budget),
         no_span=no_span,
         capture_raw=capture_raw,

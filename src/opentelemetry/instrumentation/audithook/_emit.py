@@ -37,8 +37,16 @@ NO_SPAN = "no_span"
 HOOK_ERROR = "hook_error"
 SAMPLED_OUT = "sampled_out"
 RATE_LIMITED = "rate_limited"
+RATE_LIMITED_TOTAL = "rate_limited_total"
+OTHER_INTERPRETER = "other_interpreter"
 SPAN_BUDGET = "span_budget"
 SPAN_BUDGET_ATTRIBUTE = "python.audit.span_budget.dropped"
+
+# Distinct event names counted under their own name; the rest share one
+# overflow series (attribute otel.metric.overflow=true), as the SDK's
+# cardinality limit does.  The C hook's table holds a few more than this.
+MAX_SERIES = 2000
+OVERFLOW_ATTRIBUTES = {"otel.metric.overflow": True}
 
 # Spans whose budgets are tracked at once; past that the table starts over,
 # and a span that receives events again simply starts a fresh budget.
@@ -94,24 +102,20 @@ _SUPPRESS_KEY_PLAIN = getattr(
 SUPPRESS_KEYS = (_SUPPRESS_KEY, _SUPPRESS_KEY_PLAIN)
 
 
-class Plan:
-    """What the hook does with one selected event name; built once per name."""
+class TokenBucket:
+    """A rate limit whose burst equals its rate.
 
-    __slots__ = ("name", "mode", "keys", "ratio", "rate", "tokens", "last")
+    Unlocked: threads racing here may let a token or two too many through;
+    every event is still either exported or counted as dropped."""
 
-    def __init__(self, name: str, mode: int, config: Config) -> None:
-        self.name = name
-        self.mode = mode
-        self.keys = _mapping.argument_keys(name, raw=config.raw(name))
-        self.ratio = config.sample_ratio(name)
-        # A token bucket whose burst equals its rate.
-        self.rate = config.rate_limit
-        self.tokens = config.rate_limit
+    __slots__ = ("rate", "tokens", "last")
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
         self.last = time.monotonic()
 
-    def take_token(self) -> bool:
-        # Unlocked: threads racing here may let a token or two too many through;
-        # every event is still either exported or counted as dropped.
+    def take(self) -> bool:
         now = time.monotonic()
         tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
         self.last = now
@@ -122,15 +126,45 @@ class Plan:
         return False
 
 
+class Plan:
+    """What the hook does with one selected event name; built once per name."""
+
+    __slots__ = ("name", "key", "mode", "keys", "ratio", "bucket")
+
+    def __init__(self, name: str, mode: int, config: Config, key: str | None) -> None:
+        self.name = name
+        # the name it is counted under; None: the overflow series
+        self.key = key
+        self.mode = mode
+        self.keys = _mapping.argument_keys(name, raw=config.raw(name))
+        self.ratio = config.sample_ratio(name)
+        self.bucket = TokenBucket(config.rate_limit) if config.rate_limit else None
+
+
 class Counts:
-    """Cumulative per-process counts, read by the observable counters."""
+    """Cumulative per-process counts, read by the observable counters.
 
-    def __init__(self) -> None:
+    Keyed by event name for the first ``limit`` names, by None (the overflow
+    series) for the rest: the tables and the metric stay bounded."""
+
+    def __init__(self, limit: int = MAX_SERIES) -> None:
         self.lock = threading.Lock()
-        self.selected: dict[str, int] = {}
-        self.dropped: dict[tuple[str, str], int] = {}
+        self.selected: dict[str | None, int] = {}
+        self.dropped: dict[tuple[str | None, str], int] = {}
+        self._admitted: set[str] = set()
+        self._limit = limit
 
-    def snapshot(self) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    def key(self, name: str) -> str | None:
+        """The name to count an event under: itself, or None past the limit."""
+        with self.lock:
+            if name in self._admitted:
+                return name
+            if len(self._admitted) < self._limit:
+                self._admitted.add(name)
+                return name
+            return None
+
+    def snapshot(self) -> tuple[dict[str | None, int], dict[tuple[str | None, str], int]]:
         with self.lock:
             return dict(self.selected), dict(self.dropped)
 
@@ -160,9 +194,21 @@ def _logs_configured(provider: Any) -> bool:
 class Emitter:
     """Turns selected events into telemetry for one instrument() configuration."""
 
-    def __init__(self, config: Config, counts: Counts, logger_provider: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        counts: Counts,
+        logger_provider: Any = None,
+        walk: _location.Walk | None = None,
+        walk_is_silent: bool = True,
+    ) -> None:
         self.config = config
         self.counts = counts
+        # Code location: asked for, or by default where the walk raises no
+        # audit event (the C hook's).
+        wanted = config.code_location if config.code_location is not None else walk_is_silent
+        self.walk = walk if wanted else None
+        self.total = TokenBucket(config.rate_limit_total) if config.rate_limit_total else None
         self._reported_errors: set[str] = set()
         provider = logger_provider if logger_provider is not None else _logs.get_logger_provider()
         self.logger = _logs.get_logger(SCOPE, __version__, provider, schema_url=SCHEMA_URL)
@@ -171,9 +217,9 @@ class Emitter:
         self._budgets: dict[int, _SpanBudget] = {}
 
     def plan(self, name: str, mode: int) -> Plan:
-        return Plan(name, mode, self.config)
+        return Plan(name, mode, self.config, self.counts.key(name))
 
-    def drop(self, event: str, reason: str) -> None:
+    def drop(self, event: str | None, reason: str) -> None:
         counts = self.counts
         with counts.lock:
             key = (event, reason)
@@ -188,27 +234,31 @@ class Emitter:
         if ctx.get(_SUPPRESS_KEY) or ctx.get(_SUPPRESS_KEY_PLAIN):
             return
         name = plan.name
+        key = plan.key
         counts = self.counts
         with counts.lock:
-            counts.selected[name] = counts.selected.get(name, 0) + 1
+            counts.selected[key] = counts.selected.get(key, 0) + 1
         if plan.ratio < 1.0 and random.random() >= plan.ratio:
-            self.drop(name, SAMPLED_OUT)
+            self.drop(key, SAMPLED_OUT)
             return
         span: Any = ctx.get(_SPAN_KEY, _INVALID_SPAN)
         recording = span.is_recording()
         if not recording and not self.log_no_span:
-            self.drop(name, NO_SPAN)
+            self.drop(key, NO_SPAN)
             return
-        if plan.rate and not plan.take_token():
-            self.drop(name, RATE_LIMITED)
+        if plan.bucket is not None and not plan.bucket.take():
+            self.drop(key, RATE_LIMITED)
+            return
+        if self.total is not None and not self.total.take():
+            self.drop(key, RATE_LIMITED_TOTAL)
             return
         if recording and not self._within_budget(span, name):
-            self.drop(name, SPAN_BUDGET)
+            self.drop(key, SPAN_BUDGET)
             return
         config = self.config
         attrs = _mapping.map_arguments(name, plan.keys, args, config.max_value_length)
-        if config.code_location:
-            location = _location.caller_location()
+        if self.walk is not None:
+            location = _location.caller_location(self.walk)
             if location is not None:
                 attrs[_location.FILE_KEY] = _mapping.clean_text(
                     location[0], config.max_value_length
@@ -260,8 +310,8 @@ class Emitter:
         self._budgets.clear()
 
     def report_error(self, event: str, exc: Exception) -> None:
-        self.drop(event, HOOK_ERROR)
-        if event not in self._reported_errors:
+        self.drop(self.counts.key(event), HOOK_ERROR)
+        if event not in self._reported_errors and len(self._reported_errors) < MAX_SERIES:
             self._reported_errors.add(event)
             _logger.warning(
                 "audit hook failed on event %r; the event was dropped (reported once per event)",
@@ -270,11 +320,19 @@ class Emitter:
             )
 
 
-def _event_attributes(event: str) -> dict[str, str]:
+def _event_attributes(event: str | None) -> dict[str, Any]:
+    if event is None:
+        return OVERFLOW_ATTRIBUTES
     return {
         _mapping.EVENT_KEY: event,
         _mapping.CATEGORY_KEY: _selection.category_of(event),
     }
+
+
+def _dropped_attributes(event: str | None, reason: str) -> dict[str, Any]:
+    if event is None:
+        return {**OVERFLOW_ATTRIBUTES, DROP_REASON_KEY: reason}
+    return {_mapping.EVENT_KEY: event, DROP_REASON_KEY: reason}
 
 
 class Instruments:
@@ -303,6 +361,6 @@ class Instruments:
     def _observe_dropped(self, options: CallbackOptions) -> Iterable[Observation]:
         _, dropped = self._state.snapshot()
         return [
-            Observation(n, {_mapping.EVENT_KEY: event, DROP_REASON_KEY: reason})
+            Observation(n, _dropped_attributes(event, reason))
             for (event, reason), n in dropped.items()
         ]

@@ -10,9 +10,13 @@ distinct event name what to do with it, and hands selected events to
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
-from types import ModuleType
+import signal
+import sys
+import threading
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -20,6 +24,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.audithook import _impl, _purehook, _selection
 from opentelemetry.instrumentation.audithook._emit import (
     NO_SPAN,
+    OTHER_INTERPRETER,
     SUPPRESS_KEYS,
     Counts,
     Emitter,
@@ -29,6 +34,21 @@ from opentelemetry.instrumentation.audithook._emit import (
 _logger = logging.getLogger("opentelemetry.instrumentation.audithook")
 
 MODE_SELECTED = 1
+
+# Plans held at once; past that the table starts over (a name whose plan was
+# forgotten gets a new one on its next event).
+_PLAN_LIMIT = 4096
+
+# On Python 3.11, CPython raises these two while it holds a guard that makes
+# any other thread's sys.settrace() fail with RuntimeError ("Cannot install a
+# trace function while another trace function is being installed"): Python
+# code run by a hook then may hand the GIL to such a thread.  They are never
+# recorded there, and resolved before the first one is raised.
+UNRECORDABLE: frozenset[str] = (
+    frozenset({"sys.settrace", "sys.setprofile"}) if sys.version_info < (3, 12) else frozenset()
+)
+
+_MAIN_THREAD = threading.main_thread().ident
 
 
 def _fast_path_args() -> tuple[Any, tuple[Any, ...], Any]:
@@ -41,6 +61,22 @@ def _fast_path_args() -> tuple[Any, tuple[Any, ...], Any]:
     if type(var).__name__ != "ContextVar":
         return None, (), None
     return var, SUPPRESS_KEYS, _SPAN_KEY
+
+
+def _signal_handlers() -> tuple[Any, ...]:
+    """The Python functions installed as signal handlers."""
+    found = []
+    for signum in signal.valid_signals():
+        try:
+            handler = signal.getsignal(signum)
+        except (OSError, ValueError):  # pragma: no cover - platform-specific
+            continue
+        while type(handler) is functools.partial:
+            handler = handler.func
+        # type() is: a user's object runs no code of its own here
+        if type(handler) is FunctionType or type(handler) is MethodType:
+            found.append(handler)
+    return tuple(found)
 
 
 class State:
@@ -56,6 +92,17 @@ class State:
     def implementation(self) -> str:
         return _impl.name(self.impl) if self.impl is not None else "none"
 
+    def _is_ours(self, exc: Exception) -> bool:
+        """Whether our own code raised exc, so that we may drop it.
+
+        Python runs signal handlers between any two bytecodes, ours included:
+        an application's handler that raises (a timeout on SIGALRM) raises
+        inside our code, and its exception is the application's."""
+        if threading.get_ident() != _MAIN_THREAD or self.impl is None:
+            return True
+        handlers = _signal_handlers()
+        return not (handlers and self.impl.raised_by(exc.__traceback__, handlers))
+
     def resolve(self, event: str) -> int:
         """Work out, once per event name, what the hook does with it."""
         emitter = self.emitter
@@ -64,17 +111,31 @@ class State:
         try:
             return self._resolve(emitter, event)
         except Exception as exc:  # never BaseException: Ctrl-C must reach the app
+            if not self._is_ours(exc):
+                raise
             # Counted and reported once; the name is then treated as unselected.
             emitter.report_error(event, exc)
             return 0
 
-    def _resolve(self, emitter: Emitter, event: str) -> int:
+    def _plan(self, emitter: Emitter, event: str) -> tuple[int, Plan | None]:
+        if event in UNRECORDABLE:
+            return 0, None
         mode = emitter.config.selection.mode(event)
         if not mode:
-            return 0
+            return 0, None
         plan = emitter.plan(event, mode)
+        if len(self.plans) >= _PLAN_LIMIT:
+            self.plans.clear()
         self.plans[event] = plan
+        return mode, plan
+
+    def _resolve(self, emitter: Emitter, event: str) -> int:
+        mode, plan = self._plan(emitter, event)
+        if plan is None:
+            return 0
         flags = MODE_SELECTED
+        if plan.key is None and self.impl is not None:
+            flags |= self.impl.MODE_OVERFLOW
         # Events the C hook may count by itself when no span is current: the
         # Python path would do nothing but count them as no_span.
         if (
@@ -90,22 +151,32 @@ class State:
         emitter = self.emitter
         if emitter is None:
             return
-        plan = self.plans.get(event)
-        if plan is None:
-            return
         try:
+            plan = self.plans.get(event)
+            if plan is None:
+                plan = self._plan(emitter, event)[1]
+                if plan is None:
+                    return
             emitter.handle(plan, args)
         except Exception as exc:  # never BaseException: Ctrl-C must reach the app
+            if not self._is_ours(exc):
+                raise
             emitter.report_error(event, exc)
 
-    def snapshot(self) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
-        """Counts from Python and, for the C fast path, from C."""
+    def snapshot(
+        self,
+    ) -> tuple[dict[str | None, int], dict[tuple[str | None, str], int]]:
+        """Counts from Python and, for the C fast path and other
+        interpreters, from C."""
         selected, dropped = self.counts.snapshot()
         if self.impl is not None:
-            for event, (n_selected, n_no_span) in self.impl.counts().items():
-                selected[event] = selected.get(event, 0) + n_selected
-                key = (event, NO_SPAN)
-                dropped[key] = dropped.get(key, 0) + n_no_span
+            for event, (n_selected, n_no_span, n_elsewhere) in self.impl.counts().items():
+                if n_selected:
+                    selected[event] = selected.get(event, 0) + n_selected
+                for reason, n in ((NO_SPAN, n_no_span), (OTHER_INTERPRETER, n_elsewhere)):
+                    if n:
+                        key = (event, reason)
+                        dropped[key] = dropped.get(key, 0) + n
         return selected, dropped
 
     def arm(self, emitter: Emitter) -> None:
@@ -113,6 +184,8 @@ class State:
         self.plans.clear()
         if self.impl is not None:
             self.impl.clear_cache()
+            for name in UNRECORDABLE:
+                self.impl.set_mode(name, 0)
             self.impl.set_enabled(True)
 
     def disarm(self) -> None:
@@ -132,22 +205,32 @@ class State:
             self.impl.reset_after_fork()
             # Plans hold the token buckets: the child's rate limits start full.
             self.impl.clear_cache()
+            for name in UNRECORDABLE:
+                self.impl.set_mode(name, 0)
         self.plans.clear()
 
     def install(self) -> None:
-        """Install the hook once per process; later calls do nothing."""
+        """Install the hook once per process; later calls do nothing.  Never
+        raises for what other audit hooks do: it falls back, or warns."""
         if self.impl is not None:
             return
         impl = _impl.choose()
         if impl is not _purehook:
             impl.set_fast_path(*_fast_path_args())
-        if not impl.install(self.resolve, self.handle) and impl is not _purehook:
+        outcome = impl.install(self.resolve, self.handle)
+        if outcome is False and impl is not _purehook:
             _logger.warning(
                 "an existing audit hook vetoed the C audit hook; using the pure-Python one"
             )
             impl = _purehook
-            impl.install(self.resolve, self.handle)
-        if not impl.installed():
+            outcome = impl.install(self.resolve, self.handle)
+        if outcome is None:
+            _logger.warning(
+                "an existing audit hook refused the probe event %r: assuming the audit hook"
+                " is installed; events that hook refuses are not recorded",
+                _purehook.PROBE_EVENT,
+            )
+        elif not impl.installed():
             _logger.warning(
                 "an existing audit hook vetoes new audit hooks: audit events cannot be recorded"
             )

@@ -1,16 +1,18 @@
 """The application's line behind an audit event.
 
 Walks the stack from the hook outwards to the first frame that is neither the
-standard library nor this package.  ``sys._getframe`` raises its own audit
-event; the hook ignores it (it is not selected by default, and the per-thread
-guard drops it when it is), so the walk never records itself.
+standard library nor this package.  The walk itself is the hook
+implementation's ``caller_location``: in C it reads frames through the C API
+and raises no audit event; in pure Python it needs ``sys._getframe`` and
+``frame.f_code``, which raise ``sys._getframe`` and ``object.__getattr__``
+events that other hooks see (so code location is off by default there).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import sysconfig
+from collections.abc import Callable
 
 from opentelemetry.semconv.attributes import code_attributes
 
@@ -19,6 +21,8 @@ LINE_KEY = code_attributes.CODE_LINE_NUMBER
 FUNCTION_KEY = code_attributes.CODE_FUNCTION_NAME
 
 _CACHE_LIMIT = 4096
+
+Walk = Callable[[dict[str, bool], Callable[[str], bool]], "tuple[str, int, str] | None"]
 
 
 def _prefixes(*names: str) -> tuple[str, ...]:
@@ -44,20 +48,9 @@ def _should_skip(filename: str) -> bool:
     return path.startswith(_STDLIB) and not path.startswith(_SITE)
 
 
-def caller_location() -> tuple[str, int, str] | None:
+def caller_location(walk: Walk) -> tuple[str, int, str] | None:
     """(file, line, qualified function name) of the application's frame, if any."""
-    frame = sys._getframe(1)
-    skip = _skip
-    while frame is not None:
-        code = frame.f_code
-        filename = code.co_filename
-        skipped = skip.get(filename)
-        if skipped is None:
-            if len(skip) >= _CACHE_LIMIT:
-                # Generated code can mint file names without end; stay bounded.
-                skip.clear()
-            skipped = skip[filename] = _should_skip(filename)
-        if not skipped:
-            return filename, frame.f_lineno, code.co_qualname
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
+    if len(_skip) >= _CACHE_LIMIT:
+        # Generated code can mint file names without end; stay bounded.
+        _skip.clear()
+    return walk(_skip, _should_skip)

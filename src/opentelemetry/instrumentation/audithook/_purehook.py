@@ -5,6 +5,14 @@ built, or when ``OTEL_PYTHON_AUDITHOOK_PURE_PYTHON=true``.  The hot path is one
 dict lookup: each event name maps to its mode (0 when it is not selected or
 the hook is disarmed), so an unselected event costs one ``dict.get`` and one
 truth test.
+
+Where the twins differ, by necessity: pure Python can reach a frame only
+through ``sys._getframe``, ``frame.f_code`` or ``traceback.tb_frame``, each
+of which raises an audit event (``sys._getframe``, ``object.__getattr__``)
+that other hooks see.  So ``caller_location`` (code location, off by default
+with this hook) and ``raised_by`` (only after an exception) are visible to
+other hooks here, and invisible in C.  CPython itself runs this hook with
+tracing off, which the C hook does for itself.
 """
 
 from __future__ import annotations
@@ -12,10 +20,16 @@ from __future__ import annotations
 import sys
 from _thread import get_ident
 from collections.abc import Callable
+from types import FunctionType, MethodType, TracebackType
 from typing import Any
 
 MODE_FAST = 4
+MODE_OVERFLOW = 8
 PROBE_EVENT = "opentelemetry.instrumentation.audithook.probe"
+
+# Names remembered at once; past that the cache starts over (the C hook's
+# cache has the same bound).
+_CACHE_LIMIT = 3072
 
 Resolve = Callable[[str], int]
 Handle = Callable[[str, tuple[Any, ...]], None]
@@ -50,34 +64,45 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
         if thread in busy:
             return  # an event raised by our own work
         busy.add(thread)
+        # No except here: resolve() and handle() drop the errors of our own
+        # code; what they let through is the application's (a signal
+        # handler's exception, KeyboardInterrupt) and goes on to it.
         try:
             if mode is None:
                 # First sight of this name: ask once.
                 mode = flags.resolve(event)  # type: ignore[misc]
                 if flags.enabled:
+                    if len(_cache) >= _CACHE_LIMIT:
+                        _cache.clear()
                     _cache[event] = mode
                 if not mode:
                     return
             flags.handle(event, args)  # type: ignore[misc]
-        except Exception:  # noqa: S110 - the handler reports its own errors; never the app's problem
-            pass
         finally:
             busy.discard(thread)
 
     return audit_hook
 
 
-def install(resolve: Resolve, handle: Handle) -> bool:
-    """Install the hook once; False if an existing hook vetoed it."""
+def install(resolve: Resolve, handle: Handle) -> bool | None:
+    """Install the hook once: True, False if another hook refused it, None
+    if another hook refused the probe event that would tell."""
     _Flags.resolve = resolve
     _Flags.handle = handle
     if _Flags.installed:
         return True
-    sys.addaudithook(_make_hook())
+    try:
+        sys.addaudithook(_make_hook())
+    except Exception:  # a hook refused sys.addaudithook with more than RuntimeError
+        return False
     # An existing hook may veto ours (sys.addaudithook then adds nothing and
     # says nothing): raise a probe event and see whether it arrives.
     _Flags.probe_seen = False
-    sys.audit(PROBE_EVENT)
+    try:
+        sys.audit(PROBE_EVENT)
+    except Exception:  # refused before it reached us: ours may well be there
+        _Flags.installed = True
+        return None
     _Flags.installed = _Flags.probe_seen
     return _Flags.installed
 
@@ -94,16 +119,55 @@ def clear_cache() -> None:
     _cache.clear()
 
 
+def set_mode(name: str, mode: int) -> None:
+    """Resolve a name ahead of its first event."""
+    _cache[name] = mode
+
+
 def set_fast_path(context_var: Any, suppress_keys: tuple[Any, ...], span_key: Any) -> None:
     """Only the C hook counts without calling Python; here the handler counts."""
 
 
-def counts() -> dict[str, tuple[int, int]]:
+def counts() -> dict[str | None, tuple[int, int, int]]:
+    # Events of other interpreters do not reach this hook: a Python hook
+    # belongs to the interpreter that added it.
     return {}
 
 
 def reset_after_fork() -> None:
     _busy.clear()
+
+
+def caller_location(
+    skip: dict[str, bool], classify: Callable[[str], bool]
+) -> tuple[str, int, str] | None:
+    """(file, line, function) of the first frame whose file is not skipped."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        filename = code.co_filename
+        skipped = skip.get(filename)
+        if skipped is None:
+            skipped = skip[filename] = classify(filename)
+        if not skipped:
+            return filename, frame.f_lineno, code.co_qualname
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def raised_by(tb: TracebackType | None, functions: tuple[Any, ...]) -> bool:
+    """Whether a frame of the traceback runs one of the functions' code."""
+    codes = set()
+    for function in functions:
+        # type() is: a user's callable object runs no code of its own here
+        f = function.__func__ if type(function) is MethodType else function
+        if type(f) is FunctionType:
+            codes.add(f.__code__)
+    while tb is not None:
+        if tb.tb_frame.f_code in codes:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _install_bare_hook() -> None:

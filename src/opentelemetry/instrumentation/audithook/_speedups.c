@@ -9,14 +9,24 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <frameobject.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
 #define CACHE_CAPACITY 4096 /* a power of two */
 #define CACHE_MAX_FILL 3072 /* then the cache is emptied: names stay bounded */
 
+/* Per-name counts live in their own table, which is never emptied: at most
+ * COUNTED_MAX names (the Python side admits fewer), the rest in `overflow`. */
+#define COUNTED_CAPACITY 4096 /* a power of two */
+#define COUNTED_MAX 2048
+
 #define MODE_SELECTED 1
-#define MODE_FAST 4 /* may be counted here when the context holds no span */
+#define MODE_FAST 4     /* may be counted here when the context holds no span */
+#define MODE_OVERFLOW 8 /* counted in the overflow bucket, not under its name */
 
 static const char PROBE_EVENT[] = "opentelemetry.instrumentation.audithook.probe";
 
@@ -24,13 +34,28 @@ typedef struct {
     char *name; /* NULL: empty slot */
     size_t len;
     uint64_t hash;
-    int mode;
-    PyObject *pyname; /* the name as str, made once */
+    PyObject *pyname; /* NULL for the overflow bucket */
     unsigned long long selected;
     unsigned long long no_span;
+    /* raised in another interpreter: never recorded, only counted, and
+     * written without the main interpreter's GIL, hence atomic */
+    _Atomic unsigned long long elsewhere;
+} counted_t;
+
+typedef struct {
+    char *name; /* NULL: empty slot */
+    size_t len;
+    uint64_t hash;
+    int mode;
+    PyObject *pyname;  /* the name as str, made once */
+    counted_t *count;  /* where a selected name is counted; never freed */
 } entry_t;
 
 static entry_t cache[CACHE_CAPACITY];
+static size_t cache_fill = 0;
+static counted_t counted[COUNTED_CAPACITY];
+static size_t counted_fill = 0;
+static counted_t overflow;
 
 /* Events raised from C pass the same string literal every time: a small
  * table keyed by the pointer finds their entry without hashing.  A hit is
@@ -54,7 +79,7 @@ same_name(const char *a, const char *b)
     }
     return *a == *b;
 }
-static size_t cache_fill = 0;
+
 static int enabled = 0;
 static int installed = 0;
 static int probe_seen = 0;
@@ -63,20 +88,53 @@ static PyObject *handler = NULL;     /* handle(name: str, args: tuple) -> None *
 static PyObject *context_var = NULL; /* the OpenTelemetry context's ContextVar */
 static PyObject *suppress_keys = NULL; /* tuple of context keys */
 static PyObject *span_key = NULL;
-static PyObject *retired = NULL; /* dict: counts of names emptied from the cache */
 static PyInterpreterState *main_interp = NULL;
 
-#ifdef Py_GIL_DISABLED
-/* Free-threaded builds: one mutex guards the cache and the counts. */
-static PyMutex cache_mutex = {0};
-#define LOCK() PyMutex_Lock(&cache_mutex)
-#define UNLOCK() PyMutex_Unlock(&cache_mutex)
-#else
-/* The GIL is held whenever a hook runs, and nothing below releases it
- * between a lookup and its use. */
-#define LOCK()
-#define UNLOCK()
-#endif
+/* One lock guards the tables.  The GIL is not enough: interpreters with a
+ * GIL of their own (3.12+) and free-threaded builds run hooks in parallel.
+ * It is held only around plain C work on the tables: never while Python
+ * code runs, never while anything could release the GIL or allocate a
+ * Python object that the garbage collector tracks, so it cannot deadlock
+ * and a table is never seen half-changed. */
+static atomic_int table_lock = 0;
+
+static inline void
+lock_tables(void)
+{
+    unsigned spins = 0;
+    while (atomic_exchange_explicit(&table_lock, 1, memory_order_acquire)) {
+        while (atomic_load_explicit(&table_lock, memory_order_relaxed)) {
+            if (++spins % 1024 == 0) {
+                sched_yield(); /* the holder was preempted */
+            }
+        }
+    }
+}
+
+static inline void
+unlock_tables(void)
+{
+    atomic_store_explicit(&table_lock, 0, memory_order_release);
+}
+
+/* fork(): the child must not inherit a lock held by a thread it lacks. */
+static void
+atfork_prepare(void)
+{
+    lock_tables();
+}
+
+static void
+atfork_parent(void)
+{
+    unlock_tables();
+}
+
+static void
+atfork_child(void)
+{
+    atomic_store_explicit(&table_lock, 0, memory_order_relaxed);
+}
 
 #if defined(_MSC_VER)
 static __declspec(thread) int busy = 0;
@@ -107,6 +165,7 @@ fnv1a(const char *s, size_t *len_out)
     return h;
 }
 
+/* Lock held. */
 static inline entry_t *
 lookup(const char *event, uint64_t hash, size_t len)
 {
@@ -123,10 +182,10 @@ lookup(const char *event, uint64_t hash, size_t len)
     }
 }
 
-/* Move the counts of every cached name into `retired`, and empty the cache.
- * Called with the GIL held. */
-static int
-retire_all(void)
+/* Empty the cache.  Lock and GIL held (main interpreter): freeing a name
+ * and releasing an exact str run no Python code.  Counts are kept. */
+static void
+empty_cache(void)
 {
     memset(by_pointer, 0, sizeof(by_pointer));
     for (size_t i = 0; i < CACHE_CAPACITY; i++) {
@@ -134,82 +193,103 @@ retire_all(void)
         if (e->name == NULL) {
             continue;
         }
-        if ((e->selected || e->no_span) && retired != NULL && e->pyname != NULL) {
-            unsigned long long sel = e->selected, nos = e->no_span;
-            PyObject *old = PyDict_GetItemWithError(retired, e->pyname);
-            if (old != NULL && PyTuple_Check(old) && PyTuple_GET_SIZE(old) == 2) {
-                sel += PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(old, 0));
-                nos += PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(old, 1));
-            }
-            PyObject *pair = Py_BuildValue("(KK)", sel, nos);
-            if (pair == NULL || PyDict_SetItem(retired, e->pyname, pair) < 0) {
-                Py_XDECREF(pair);
-                return -1;
-            }
-            Py_DECREF(pair);
-        }
         PyMem_RawFree(e->name);
         Py_CLEAR(e->pyname);
         memset(e, 0, sizeof(*e));
     }
     cache_fill = 0;
-    return 0;
 }
 
-static entry_t *
-insert(const char *event, uint64_t hash, size_t len, int mode)
+/* Where a selected name is counted: its own slot, made from `spare` (a copy
+ * of the name, taken when used), or the overflow bucket.  Lock held. */
+static counted_t *
+counter_for(const char *event, uint64_t hash, size_t len, PyObject *pyname, char **spare)
 {
+    size_t i = (size_t)hash & (COUNTED_CAPACITY - 1);
+    for (;;) {
+        counted_t *c = &counted[i];
+        if (c->name == NULL) {
+            break;
+        }
+        if (c->hash == hash && c->len == len && memcmp(c->name, event, len) == 0) {
+            return c;
+        }
+        i = (i + 1) & (COUNTED_CAPACITY - 1);
+    }
+    if (counted_fill >= COUNTED_MAX || *spare == NULL) {
+        return &overflow;
+    }
+    counted_t *c = &counted[i];
+    c->name = *spare;
+    *spare = NULL;
+    c->len = len;
+    c->hash = hash;
+    c->pyname = Py_NewRef(pyname);
+    counted_fill++;
+    return c;
+}
+
+/* Remember what to do with a name.  `copies` are two copies of the name
+ * made before the lock was taken; the ones used are set to NULL.  Lock and
+ * GIL held. */
+static entry_t *
+insert(const char *event, uint64_t hash, size_t len, int mode, PyObject *pyname, char **copies)
+{
+    counted_t *count = NULL;
+    if (mode & MODE_SELECTED) {
+        count = (mode & MODE_OVERFLOW) ? &overflow
+                                       : counter_for(event, hash, len, pyname, &copies[1]);
+    }
     entry_t *e = lookup(event, hash, len);
     if (e != NULL) {
         e->mode = mode;
+        e->count = count;
         return e;
     }
-    if (cache_fill >= CACHE_MAX_FILL && retire_all() < 0) {
+    if (copies[0] == NULL) {
         return NULL;
+    }
+    if (cache_fill >= CACHE_MAX_FILL) {
+        empty_cache();
     }
     size_t i = (size_t)hash & (CACHE_CAPACITY - 1);
     while (cache[i].name != NULL) {
         i = (i + 1) & (CACHE_CAPACITY - 1);
     }
-    char *copy = PyMem_RawMalloc(len + 1);
-    if (copy == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    memcpy(copy, event, len + 1);
-    PyObject *pyname = PyUnicode_DecodeUTF8(event, (Py_ssize_t)len, "surrogateescape");
-    if (pyname == NULL) {
-        PyMem_RawFree(copy);
-        return NULL;
-    }
     e = &cache[i];
-    e->name = copy;
+    e->name = copies[0];
+    copies[0] = NULL;
     e->len = len;
     e->hash = hash;
     e->mode = mode;
-    e->pyname = pyname;
-    e->selected = 0;
-    e->no_span = 0;
+    e->pyname = Py_NewRef(pyname);
+    e->count = count;
     cache_fill++;
     return e;
 }
 
-/* An Exception from our Python code is swallowed (the Python side counts
- * hook_error); a BaseException (KeyboardInterrupt, SystemExit) goes on to the
- * application, as it would from a pure-Python hook. */
+/* Remember a resolved name; GIL held, lock not held. */
 static int
-swallow_exception(void)
+remember(const char *event, uint64_t hash, size_t len, int mode, PyObject *pyname)
 {
-    if (PyErr_ExceptionMatches(PyExc_Exception)) {
-        PyErr_Clear();
-        return 0;
+    /* Allocated before the lock: nothing allocates while it is held. */
+    char *copies[2] = {PyMem_RawMalloc(len + 1), PyMem_RawMalloc(len + 1)};
+    for (int k = 0; k < 2; k++) {
+        if (copies[k] != NULL) {
+            memcpy(copies[k], event, len + 1);
+        }
     }
-    return -1;
+    lock_tables();
+    entry_t *e = insert(event, hash, len, mode, pyname, copies);
+    unlock_tables();
+    PyMem_RawFree(copies[0]);
+    PyMem_RawFree(copies[1]);
+    return e != NULL ? 0 : -1;
 }
 
 /* 1: handled here (suppressed, or counted as no_span); 0: Python decides. */
 static int
-fast_path(entry_t *e)
+fast_path(counted_t *count)
 {
     PyObject *ctx = NULL;
     if (PyContextVar_Get(context_var, NULL, &ctx) < 0) {
@@ -239,11 +319,46 @@ fast_path(entry_t *e)
             return 0;
         }
     }
-    LOCK();
-    e->selected++;
-    e->no_span++;
-    UNLOCK();
+    lock_tables();
+    count->selected++;
+    count->no_span++;
+    unlock_tables();
     return 1;
+}
+
+/* An event raised in another interpreter.  Our Python side lives in the
+ * main interpreter: nothing here may touch a Python object.  A name the main
+ * interpreter resolved is counted under it when selected; a name it never
+ * saw is counted in the overflow bucket (its selection is unknown). */
+static int
+elsewhere(const char *event)
+{
+    size_t len = 0;
+    uint64_t hash = fnv1a(event, &len);
+    counted_t *count = &overflow;
+    lock_tables();
+    entry_t *e = lookup(event, hash, len);
+    if (e != NULL) {
+        count = e->mode > 0 ? e->count : NULL;
+    }
+    unlock_tables();
+    if (count != NULL) {
+        atomic_fetch_add_explicit(&count->elsewhere, 1, memory_order_relaxed);
+    }
+    return 0;
+}
+
+/* Run our Python code as CPython runs Python audit hooks: unseen by
+ * sys.settrace, sys.setprofile and sys.monitoring. */
+static PyObject *
+call_untraced(PyObject *callable, PyObject *a, PyObject *b)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    PyThreadState_EnterTracing(ts);
+    PyObject *res = b == NULL ? PyObject_CallOneArg(callable, a)
+                              : PyObject_CallFunctionObjArgs(callable, a, b, NULL);
+    PyThreadState_LeaveTracing(ts);
+    return res;
 }
 
 static int
@@ -256,11 +371,20 @@ audit_hook(const char *event, PyObject *args, void *data)
         }
         return 0;
     }
+    /* Before anything else: the tables and our Python objects belong to the
+     * main interpreter. */
+    if (PyInterpreterState_Get() != main_interp) {
+        return elsewhere(event);
+    }
+    if (busy) {
+        return 0; /* an event raised by our own work */
+    }
     size_t len = 0;
     uint64_t hash = 0;
     int mode;
     PyObject *pyname = NULL;
-    LOCK();
+    counted_t *count = NULL;
+    lock_tables();
     entry_t *e = by_pointer[pointer_slot(event)];
     if (e == NULL || !same_name(e->name, event)) {
         hash = fnv1a(event, &len);
@@ -275,65 +399,60 @@ audit_hook(const char *event, PyObject *args, void *data)
     }
     mode = e != NULL ? e->mode : -1;
     if (mode > 0) {
-        pyname = e->pyname;
-        Py_INCREF(pyname);
+        pyname = Py_NewRef(e->pyname);
+        count = e->count;
     }
-    UNLOCK();
+    unlock_tables();
     if (mode == 0) {
         return 0; /* the hot path: an unselected event */
     }
-    /* C hooks run in every interpreter and during finalization: our Python
-     * side lives in the main interpreter only, and is going away at exit. */
-    if (busy || PyInterpreterState_Get() != main_interp || is_finalizing()) {
+    if (is_finalizing()) {
         Py_XDECREF(pyname);
-        return 0; /* busy: an event raised by our own work */
+        return 0; /* our Python side is going away */
     }
     busy = 1;
+    /* Errors of our own (the glue below) are dropped here; whatever the
+     * Python side lets through is the application's (a signal handler's
+     * exception, KeyboardInterrupt) and goes on to it. */
     int rc = 0;
     if (mode < 0) {
         /* First sight of this name: ask Python, once. */
-        PyObject *name = PyUnicode_DecodeUTF8(event, (Py_ssize_t)len, "surrogateescape");
-        PyObject *res = name ? PyObject_CallOneArg(resolver, name) : NULL;
-        Py_XDECREF(name);
+        pyname = PyUnicode_DecodeUTF8(event, (Py_ssize_t)len, "surrogateescape");
+        if (pyname == NULL) {
+            PyErr_Clear();
+            goto done;
+        }
+        PyObject *res = call_untraced(resolver, pyname, NULL);
         if (res == NULL) {
-            rc = swallow_exception();
+            rc = -1;
             goto done;
         }
         mode = (int)PyLong_AsLong(res);
         Py_DECREF(res);
         if (mode == -1 && PyErr_Occurred()) {
-            rc = swallow_exception();
+            PyErr_Clear();
             goto done;
         }
         if (!enabled) {
             goto done; /* disarmed while resolving: do not fill the cache */
         }
-        LOCK();
-        e = insert(event, hash, len, mode);
-        if (e != NULL && (mode & MODE_SELECTED)) {
-            pyname = e->pyname;
-            Py_INCREF(pyname);
-        }
-        UNLOCK();
-        if (e == NULL) {
-            rc = swallow_exception();
-            goto done;
+        if (remember(event, hash, len, mode, pyname) < 0) {
+            goto done; /* out of memory: asked again next time */
         }
         if (!(mode & MODE_SELECTED)) {
             goto done;
         }
-    }
-    if ((mode & MODE_FAST) && context_var != NULL) {
-        LOCK();
+        lock_tables();
         e = lookup(event, hash, len);
-        UNLOCK();
-        if (e != NULL && fast_path(e)) {
-            goto done;
-        }
+        count = e != NULL ? e->count : NULL;
+        unlock_tables();
     }
-    PyObject *res = PyObject_CallFunctionObjArgs(handler, pyname, args, NULL);
+    if ((mode & MODE_FAST) && context_var != NULL && count != NULL && fast_path(count)) {
+        goto done;
+    }
+    PyObject *res = call_untraced(handler, pyname, args);
     if (res == NULL) {
-        rc = swallow_exception();
+        rc = -1;
     }
     else {
         Py_DECREF(res);
@@ -344,6 +463,9 @@ done:
     return rc;
 }
 
+/* install(resolve, handle) -> True (installed), False (not installed:
+ * another hook refused it) or None (unknown: another hook refused the probe
+ * event that would tell).  Never raises for what other hooks do. */
 static PyObject *
 speedups_install(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -357,14 +479,22 @@ speedups_install(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_TRUE;
     }
     main_interp = PyInterpreterState_Main();
+    /* A hook that refuses sys.addaudithook with RuntimeError makes this
+     * return 0 without adding ours; with another exception, -1. */
     if (PySys_AddAuditHook(audit_hook, NULL) < 0) {
-        return NULL;
+        PyErr_Clear();
+        Py_RETURN_FALSE;
     }
-    /* An existing hook may veto ours, and PySys_AddAuditHook still returns 0:
-     * raise a probe event and see whether it arrives. */
+    static int atfork_registered = 0;
+    if (!atfork_registered && pthread_atfork(atfork_prepare, atfork_parent, atfork_child) == 0) {
+        atfork_registered = 1;
+    }
     probe_seen = 0;
     if (PySys_Audit(PROBE_EVENT, NULL) < 0) {
-        return NULL;
+        /* Refused before it reached us: ours may well be installed. */
+        PyErr_Clear();
+        installed = 1;
+        Py_RETURN_NONE;
     }
     installed = probe_seen;
     return PyBool_FromLong(installed);
@@ -384,11 +514,36 @@ speedups_set_enabled(PyObject *self, PyObject *flag)
 static PyObject *
 speedups_clear_cache(PyObject *self, PyObject *unused)
 {
-    LOCK();
-    int rc = retire_all();
-    UNLOCK();
-    if (rc < 0) {
+    lock_tables();
+    empty_cache();
+    unlock_tables();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+speedups_set_mode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_CheckExact(args[0]) || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "set_mode(name: str, mode: int)");
         return NULL;
+    }
+    Py_ssize_t size;
+    const char *event = PyUnicode_AsUTF8AndSize(args[0], &size);
+    if (event == NULL) {
+        return NULL;
+    }
+    int mode = (int)PyLong_AsLong(args[1]);
+    if (mode == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    size_t len = 0;
+    uint64_t hash = fnv1a(event, &len);
+    if (len != (size_t)size) {
+        PyErr_SetString(PyExc_ValueError, "an event name has no NUL character");
+        return NULL;
+    }
+    if (remember(event, hash, len, mode, args[0]) < 0) {
+        return PyErr_NoMemory();
     }
     Py_RETURN_NONE;
 }
@@ -414,35 +569,54 @@ speedups_set_fast_path(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+typedef struct {
+    PyObject *pyname;
+    unsigned long long selected, no_span, elsewhere;
+} snapshot_t;
+
+/* counts() -> {name or None: (selected, no_span, elsewhere)}: the counts kept
+ * in C; None is the overflow bucket.  The table is copied under the lock and
+ * the dict built after it: building can run the garbage collector, whose
+ * finalizers may release the GIL and let other threads count. */
 static PyObject *
 speedups_counts(PyObject *self, PyObject *unused)
 {
-    PyObject *out = PyDict_Copy(retired);
-    if (out == NULL) {
-        return NULL;
+    snapshot_t *snap = PyMem_RawMalloc(sizeof(snapshot_t) * (COUNTED_MAX + 1));
+    if (snap == NULL) {
+        return PyErr_NoMemory();
     }
-    LOCK();
-    for (size_t i = 0; i < CACHE_CAPACITY; i++) {
-        entry_t *e = &cache[i];
-        if (e->name == NULL || (!e->selected && !e->no_span)) {
+    size_t n = 0;
+    lock_tables();
+    for (size_t i = 0; i < COUNTED_CAPACITY && n < COUNTED_MAX; i++) {
+        counted_t *c = &counted[i];
+        if (c->name == NULL) {
             continue;
         }
-        unsigned long long sel = e->selected, nos = e->no_span;
-        PyObject *old = PyDict_GetItemWithError(out, e->pyname);
-        if (old != NULL) {
-            sel += PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(old, 0));
-            nos += PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(old, 1));
-        }
-        PyObject *pair = Py_BuildValue("(KK)", sel, nos);
-        if (pair == NULL || PyDict_SetItem(out, e->pyname, pair) < 0) {
-            Py_XDECREF(pair);
-            UNLOCK();
-            Py_DECREF(out);
-            return NULL;
-        }
-        Py_DECREF(pair);
+        snap[n].pyname = Py_NewRef(c->pyname);
+        snap[n].selected = c->selected;
+        snap[n].no_span = c->no_span;
+        snap[n].elsewhere = atomic_load_explicit(&c->elsewhere, memory_order_relaxed);
+        n++;
     }
-    UNLOCK();
+    snap[n].pyname = Py_NewRef(Py_None);
+    snap[n].selected = overflow.selected;
+    snap[n].no_span = overflow.no_span;
+    snap[n].elsewhere = atomic_load_explicit(&overflow.elsewhere, memory_order_relaxed);
+    n++;
+    unlock_tables();
+    PyObject *out = PyDict_New();
+    for (size_t k = 0; k < n; k++) {
+        if (out != NULL && (snap[k].selected || snap[k].no_span || snap[k].elsewhere)) {
+            PyObject *triple = Py_BuildValue("(KKK)", snap[k].selected, snap[k].no_span,
+                                             snap[k].elsewhere);
+            if (triple == NULL || PyDict_SetItem(out, snap[k].pyname, triple) < 0) {
+                Py_CLEAR(out);
+            }
+            Py_XDECREF(triple);
+        }
+        Py_DECREF(snap[k].pyname);
+    }
+    PyMem_RawFree(snap);
     return out;
 }
 
@@ -450,15 +624,16 @@ static PyObject *
 speedups_reset_after_fork(PyObject *self, PyObject *unused)
 {
     /* The child's counts start fresh, and no thread of it is inside the hook. */
-    for (size_t i = 0; i < CACHE_CAPACITY; i++) {
-        cache[i].selected = 0;
-        cache[i].no_span = 0;
+    atomic_store_explicit(&table_lock, 0, memory_order_relaxed);
+    for (size_t i = 0; i < COUNTED_CAPACITY; i++) {
+        counted[i].selected = 0;
+        counted[i].no_span = 0;
+        atomic_store_explicit(&counted[i].elsewhere, 0, memory_order_relaxed);
     }
-    PyDict_Clear(retired);
+    overflow.selected = 0;
+    overflow.no_span = 0;
+    atomic_store_explicit(&overflow.elsewhere, 0, memory_order_relaxed);
     busy = 0;
-#ifdef Py_GIL_DISABLED
-    memset(&cache_mutex, 0, sizeof(cache_mutex));
-#endif
     Py_RETURN_NONE;
 }
 
@@ -466,6 +641,57 @@ static PyObject *
 speedups_installed(PyObject *self, PyObject *unused)
 {
     return PyBool_FromLong(installed);
+}
+
+/* caller_location(skip, classify) -> (file, line, function) or None: the
+ * first frame, from the caller outwards, whose file is not skipped.
+ * `skip` caches classify(file) -> bool per file name.  Walks the frames
+ * with the C API: unlike sys._getframe and frame.f_code, it raises no audit
+ * event. */
+static PyObject *
+speedups_caller_location(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyDict_CheckExact(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "caller_location(skip: dict, classify: callable)");
+        return NULL;
+    }
+    PyObject *skip = args[0], *classify = args[1];
+    PyFrameObject *frame = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
+    PyObject *result = NULL;
+    while (frame != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        PyObject *filename = code->co_filename;
+        PyObject *skipped = Py_XNewRef(PyDict_GetItemWithError(skip, filename));
+        if (skipped == NULL && !PyErr_Occurred()) {
+            skipped = PyObject_CallOneArg(classify, filename);
+            if (skipped != NULL && PyDict_SetItem(skip, filename, skipped) < 0) {
+                Py_CLEAR(skipped);
+            }
+        }
+        if (skipped == NULL) {
+            Py_DECREF(code);
+            Py_DECREF(frame);
+            return NULL;
+        }
+        int is_skipped = PyObject_IsTrue(skipped);
+        Py_DECREF(skipped);
+        if (is_skipped == 0) {
+            result = Py_BuildValue("(OiO)", filename, PyFrame_GetLineNumber(frame),
+                                   code->co_qualname);
+            Py_DECREF(code);
+            Py_DECREF(frame);
+            return result;
+        }
+        Py_DECREF(code);
+        if (is_skipped < 0) {
+            Py_DECREF(frame);
+            return NULL;
+        }
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    Py_RETURN_NONE;
 }
 
 /* The floor for benchmarks: a C hook that returns at once. */
@@ -484,18 +710,57 @@ speedups_install_bare_hook(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* raised_by(traceback, functions) -> bool: whether a frame of the traceback
+ * runs the code of one of the functions (plain functions or bound methods).
+ * Reads frames and code through the C API: no audit event. */
+static PyObject *
+speedups_raised_by(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "raised_by(traceback, functions: tuple)");
+        return NULL;
+    }
+    PyObject *functions = args[1];
+    for (PyObject *tb = args[0]; tb != NULL && PyTraceBack_Check(tb);
+         tb = (PyObject *)((PyTracebackObject *)tb)->tb_next) {
+        PyFrameObject *frame = ((PyTracebackObject *)tb)->tb_frame;
+        if (frame == NULL) {
+            continue;
+        }
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(functions); i++) {
+            PyObject *f = PyTuple_GET_ITEM(functions, i);
+            if (PyMethod_Check(f)) {
+                f = PyMethod_GET_FUNCTION(f);
+            }
+            if (PyFunction_Check(f) && PyFunction_GET_CODE(f) == (PyObject *)code) {
+                Py_DECREF(code);
+                Py_RETURN_TRUE;
+            }
+        }
+        Py_DECREF(code);
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"install", (PyCFunction)(void (*)(void))speedups_install, METH_FASTCALL,
      "install(resolve, handle) -> bool: install the hook once; False if another hook vetoed it."},
     {"set_enabled", speedups_set_enabled, METH_O, "set_enabled(flag): arm or disarm the hook."},
     {"clear_cache", speedups_clear_cache, METH_NOARGS,
      "clear_cache(): forget every resolved event name (counts are kept)."},
+    {"set_mode", (PyCFunction)(void (*)(void))speedups_set_mode, METH_FASTCALL,
+     "set_mode(name, mode): resolve a name ahead of its first event."},
+    {"caller_location", (PyCFunction)(void (*)(void))speedups_caller_location, METH_FASTCALL,
+     "caller_location(skip, classify) -> (file, line, function) | None, raising no audit event."},
     {"set_fast_path", (PyCFunction)(void (*)(void))speedups_set_fast_path, METH_FASTCALL,
      "set_fast_path(context_var, suppress_keys, span_key): where to look for a span."},
     {"counts", speedups_counts, METH_NOARGS,
-     "counts() -> {name: (selected, no_span)} counted in C."},
+     "counts() -> {name | None: (selected, no_span, elsewhere)} counted in C."},
     {"reset_after_fork", speedups_reset_after_fork, METH_NOARGS,
      "reset_after_fork(): fresh counts in a forked child."},
+    {"raised_by", (PyCFunction)(void (*)(void))speedups_raised_by, METH_FASTCALL,
+     "raised_by(traceback, functions) -> bool, raising no audit event."},
     {"installed", speedups_installed, METH_NOARGS, "installed() -> bool"},
     {"_install_bare_hook", speedups_install_bare_hook, METH_NOARGS,
      "Install a C hook that returns 0 at once (the floor, for benchmarks only)."},
@@ -505,17 +770,18 @@ static PyMethodDef speedups_methods[] = {
 static int
 speedups_exec(PyObject *module)
 {
-    if (retired == NULL) {
-        retired = PyDict_New();
-        if (retired == NULL) {
-            return -1;
-        }
+    if (PyModule_AddIntConstant(module, "MODE_FAST", MODE_FAST) < 0) {
+        return -1;
     }
-    return PyModule_AddIntConstant(module, "MODE_FAST", MODE_FAST);
+    return PyModule_AddIntConstant(module, "MODE_OVERFLOW", MODE_OVERFLOW);
 }
 
 static PyModuleDef_Slot speedups_slots[] = {
     {Py_mod_exec, speedups_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* One hook per process, in static storage, serving the main interpreter. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
 #if PY_VERSION_HEX >= 0x030D0000
     {Py_mod_gil, Py_MOD_GIL_NOT_USED},
 #endif

@@ -45,6 +45,20 @@ Default: ``100``.
 Example: ``1000``
 """
 
+OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL = "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL"
+"""
+.. envvar:: OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL
+
+The most span events and log records per second for the whole process, all
+event names together (a token bucket whose burst equals the rate); ``0``
+means no limit.  It bounds what the per-name limit cannot: a program that
+raises many distinct event names.  The excess is counted in
+``python.audit.events.dropped`` with reason ``rate_limited_total``.
+
+Default: ``1000``.
+Example: ``5000``
+"""
+
 OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH = "OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH"
 """
 .. envvar:: OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH
@@ -106,9 +120,11 @@ OTEL_PYTHON_AUDITHOOK_CODE_LOCATION = "OTEL_PYTHON_AUDITHOOK_CODE_LOCATION"
 ``true`` adds ``code.file.path``, ``code.line.number`` and
 ``code.function.name`` of the first frame outside the standard library and
 this package, the application's line that caused the event; ``false`` leaves
-them out.
+them out; ``auto`` turns it on with the C hook and off with the pure-Python
+one, which can only walk frames through ``sys._getframe`` and
+``frame.f_code``: those raise audit events that other audit hooks see.
 
-Default: ``true``.
+Default: ``auto``.
 Example: ``false``
 """
 
