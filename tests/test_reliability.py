@@ -62,6 +62,15 @@ dump(contents=contents)
         kwargs={"events": "open", "sample_ratio": "open=0.999999", "code_location": True},
     )
     assert t.extra["contents"] == [f"data {i}" for i in range(5)]
+    if stage == "location":
+        # the events go out without their location, and the bug is reported once
+        events = t.events("work", "open")
+        assert len(events) == 10
+        assert not any("code.file.path" in e for e in events)
+        assert t.dropped("open", "hook_error") == 0
+        assert t.stderr.count("could not find the code location of 'open'") == 1
+        assert "injected location bug" in t.stderr
+        return
     assert t.events("work") == []
     hook_errors = t.dropped("open", "hook_error")
     # selection fails once, then the name is treated as unselected; the other

@@ -169,6 +169,7 @@ class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 providers["logger_provider"],
                 walk=impl.caller_location if impl is not None else None,
                 walk_is_silent=impl is not None and impl is not _purehook,
+                raised_by=impl.raised_by if impl is not None else None,
             )
             state.arm(emitter)
         except Exception:  # never BaseException: Ctrl-C must reach the app

@@ -21,7 +21,7 @@ from opentelemetry.instrumentation import utils as _instrumentation_utils
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import propagation as _trace_propagation
 
-from opentelemetry.instrumentation.audithook import _location, _mapping, _selection
+from opentelemetry.instrumentation.audithook import _location, _mapping, _selection, _signals
 from opentelemetry.instrumentation.audithook._config import Config
 from opentelemetry.instrumentation.audithook.version import __version__
 
@@ -44,8 +44,10 @@ SPAN_BUDGET_ATTRIBUTE = "python.audit.span_budget.dropped"
 
 # Distinct event names counted under their own name; the rest share one
 # overflow series (attribute otel.metric.overflow=true), as the SDK's
-# cardinality limit does.  The C hook's table holds a few more than this.
-MAX_SERIES = 2000
+# cardinality limit does: 1999 names and the overflow fit its default limit
+# of 2000 series, so the SDK never folds names of its own accord.  The C
+# hook's table holds a few more than this.
+MAX_SERIES = 1999
 OVERFLOW_ATTRIBUTES = {"otel.metric.overflow": True}
 
 # Spans whose budgets are tracked at once; past that the table starts over,
@@ -201,6 +203,7 @@ class Emitter:
         logger_provider: Any = None,
         walk: _location.Walk | None = None,
         walk_is_silent: bool = True,
+        raised_by: _signals.RaisedBy | None = None,
     ) -> None:
         self.config = config
         self.counts = counts
@@ -208,6 +211,7 @@ class Emitter:
         # audit event (the C hook's).
         wanted = config.code_location if config.code_location is not None else walk_is_silent
         self.walk = walk if wanted else None
+        self.raised_by = raised_by
         self.total = TokenBucket(config.rate_limit_total) if config.rate_limit_total else None
         self._reported_errors: set[str] = set()
         provider = logger_provider if logger_provider is not None else _logs.get_logger_provider()
@@ -258,7 +262,15 @@ class Emitter:
         config = self.config
         attrs = _mapping.map_arguments(name, plan.keys, args, config.max_value_length)
         if self.walk is not None:
-            location = _location.caller_location(self.walk)
+            try:
+                location = _location.caller_location(self.walk)
+            except Exception as exc:
+                # A sandboxing hook may forbid sys._getframe (pure Python):
+                # the event still goes out, without its location.
+                if self.raised_by is not None and not _signals.is_ours(exc, self.raised_by):
+                    raise
+                self._report_once(name, exc, "could not find the code location of")
+                location = None
             if location is not None:
                 attrs[_location.FILE_KEY] = _mapping.clean_text(
                     location[0], config.max_value_length
@@ -311,13 +323,22 @@ class Emitter:
 
     def report_error(self, event: str, exc: Exception) -> None:
         self.drop(self.counts.key(event), HOOK_ERROR)
-        if event not in self._reported_errors and len(self._reported_errors) < MAX_SERIES:
-            self._reported_errors.add(event)
-            _logger.warning(
-                "audit hook failed on event %r; the event was dropped (reported once per event)",
-                event,
-                exc_info=exc,
+        self._report_once(event, exc, "audit hook failed on event")
+
+    def _report_once(self, event: str, exc: Exception, what: str) -> None:
+        key = f"{what} {event!r}"
+        if key not in self._reported_errors and len(self._reported_errors) < MAX_SERIES:
+            self._reported_errors.add(key)
+            dropped = (
+                "the event was dropped"
+                if what.startswith("audit hook failed")
+                else ("the event was exported without it")
             )
+            try:
+                _logger.warning("%s; %s (reported once per event)", key, dropped, exc_info=exc)
+            except Exception:  # noqa: S110 - logging itself may be refused (a sandbox
+                # forbidding sys._getframe): the count above still tells
+                pass
 
 
 def _event_attributes(event: str | None) -> dict[str, Any]:

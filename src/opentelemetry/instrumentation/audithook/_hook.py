@@ -10,18 +10,15 @@ distinct event name what to do with it, and hands selected events to
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
 import os
-import signal
 import sys
-import threading
-from types import FunctionType, MethodType, ModuleType
+from types import ModuleType
 from typing import Any
 
 from opentelemetry import context as otel_context
 
-from opentelemetry.instrumentation.audithook import _impl, _purehook, _selection
+from opentelemetry.instrumentation.audithook import _impl, _purehook, _selection, _signals
 from opentelemetry.instrumentation.audithook._emit import (
     NO_SPAN,
     OTHER_INTERPRETER,
@@ -48,8 +45,6 @@ UNRECORDABLE: frozenset[str] = (
     frozenset({"sys.settrace", "sys.setprofile"}) if sys.version_info < (3, 12) else frozenset()
 )
 
-_MAIN_THREAD = threading.main_thread().ident
-
 
 def _fast_path_args() -> tuple[Any, tuple[Any, ...], Any]:
     """Where the C hook finds the current span, when the runtime context is
@@ -61,22 +56,6 @@ def _fast_path_args() -> tuple[Any, tuple[Any, ...], Any]:
     if type(var).__name__ != "ContextVar":
         return None, (), None
     return var, SUPPRESS_KEYS, _SPAN_KEY
-
-
-def _signal_handlers() -> tuple[Any, ...]:
-    """The Python functions installed as signal handlers."""
-    found = []
-    for signum in signal.valid_signals():
-        try:
-            handler = signal.getsignal(signum)
-        except (OSError, ValueError):  # pragma: no cover - platform-specific
-            continue
-        while type(handler) is functools.partial:
-            handler = handler.func
-        # type() is: a user's object runs no code of its own here
-        if type(handler) is FunctionType or type(handler) is MethodType:
-            found.append(handler)
-    return tuple(found)
 
 
 class State:
@@ -93,15 +72,8 @@ class State:
         return _impl.name(self.impl) if self.impl is not None else "none"
 
     def _is_ours(self, exc: Exception) -> bool:
-        """Whether our own code raised exc, so that we may drop it.
-
-        Python runs signal handlers between any two bytecodes, ours included:
-        an application's handler that raises (a timeout on SIGALRM) raises
-        inside our code, and its exception is the application's."""
-        if threading.get_ident() != _MAIN_THREAD or self.impl is None:
-            return True
-        handlers = _signal_handlers()
-        return not (handlers and self.impl.raised_by(exc.__traceback__, handlers))
+        """Whether our own code raised exc, so that we may drop it."""
+        return self.impl is None or _signals.is_ours(exc, self.impl.raised_by)
 
     def resolve(self, event: str) -> int:
         """Work out, once per event name, what the hook does with it."""

@@ -216,7 +216,10 @@ def scalar(value: Any, limit: int, path: bool = False) -> Scalar | None:
     if issubclass(cls, bytearray):
         return bytearray.__len__(value)
     if cls is memoryview:
-        return cast(int, value.nbytes)
+        try:
+            return cast(int, value.nbytes)
+        except ValueError:  # released: it has no length any more, only its type
+            return type_name(value)
     if cls is _DIRENTRY or _is_path_type(cls):
         return path_of(value, limit)
     if issubclass(cls, _socket.socket):
@@ -283,7 +286,7 @@ def _host_port(host_key: str, port_key: str, host_index: int) -> Enricher:
             port = args[host_index + 1]
             if type(port) is int and 0 <= port <= 65535:
                 attrs[port_key] = port
-            elif type(port) is str and port.isdigit() and int(port) <= 65535:
+            elif type(port) is str and port.isascii() and port.isdigit() and int(port) <= 65535:
                 attrs[port_key] = int(port)
 
     return enrich

@@ -17,7 +17,10 @@ tracing off, which the C hook does for itself.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]
+import signal
 import sys
+import threading
 from _thread import get_ident
 from collections.abc import Callable
 from types import FunctionType, MethodType, TracebackType
@@ -33,6 +36,18 @@ _CACHE_LIMIT = 3072
 
 Resolve = Callable[[str], int]
 Handle = Callable[[str, tuple[Any, ...]], None]
+
+# Python runs signal handlers in the main thread between any two bytecodes,
+# ours and the SDK's included, where an ``except Exception`` would swallow an
+# application's exception (a timeout on SIGALRM): while our code runs there,
+# asynchronous signals wait, and are delivered when it is done.
+_MAIN_THREAD = threading.main_thread().ident
+_SYNCHRONOUS = {"SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGABRT", "SIGSYS"}
+_DEFERRED = (
+    frozenset(s for s in signal.valid_signals() if getattr(s, "name", "") not in _SYNCHRONOUS)
+    if hasattr(signal, "pthread_sigmask")
+    else frozenset()
+)
 
 # Never rebound: the hook holds direct references to these.
 _cache: dict[str, int] = {}
@@ -51,6 +66,13 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
     get_mode = _cache.get
     busy = _busy
     flags = _Flags
+    main_thread = _MAIN_THREAD
+    deferred = _DEFERRED
+    # the C function: signal.pthread_sigmask's Python wrapper would give a
+    # handler bytecodes to run in between
+    sigmask = getattr(_signal, "pthread_sigmask", None)
+    block = signal.SIG_BLOCK if sigmask else 0
+    setmask = signal.SIG_SETMASK if sigmask else 0
 
     def audit_hook(event: str, args: tuple[Any, ...]) -> None:
         mode = get_mode(event)
@@ -63,11 +85,16 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
         thread = get_ident()
         if thread in busy:
             return  # an event raised by our own work
+        # The mask as it is, read first: a handler that runs on the way out
+        # of this call raises before anything needs undoing.
+        saved = sigmask(block, ()) if sigmask and thread == main_thread else None
         busy.add(thread)
         # No except here: resolve() and handle() drop the errors of our own
         # code; what they let through is the application's (a signal
         # handler's exception, KeyboardInterrupt) and goes on to it.
         try:
+            if saved is not None:
+                sigmask(block, deferred)  # type: ignore[misc]
             if mode is None:
                 # First sight of this name: ask once.
                 mode = flags.resolve(event)  # type: ignore[misc]
@@ -80,6 +107,10 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
             flags.handle(event, args)  # type: ignore[misc]
         finally:
             busy.discard(thread)
+            if saved is not None:
+                # Pending signals are delivered now: their handlers run at the
+                # next bytecode, and what they raise leaves this hook.
+                sigmask(setmask, saved)  # type: ignore[misc]
 
     return audit_hook
 

@@ -12,6 +12,7 @@
 #include <frameobject.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -89,6 +90,25 @@ static PyObject *context_var = NULL; /* the OpenTelemetry context's ContextVar *
 static PyObject *suppress_keys = NULL; /* tuple of context keys */
 static PyObject *span_key = NULL;
 static PyInterpreterState *main_interp = NULL;
+
+/* Python runs signal handlers in the main thread, between any two bytecodes:
+ * ours and the SDK's included, where an `except Exception` would swallow an
+ * application's exception (a timeout on SIGALRM).  So while our Python code
+ * runs in the main thread, asynchronous signals wait; once it is done they
+ * are delivered, and their handlers run in the application's stead. */
+static unsigned long main_thread = 0;
+static sigset_t deferred_signals;
+
+static void
+init_deferred_signals(void)
+{
+    sigfillset(&deferred_signals);
+    /* Synchronous and fatal signals are never deferred. */
+    const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS, SIGKILL, SIGSTOP};
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        sigdelset(&deferred_signals, keep[i]);
+    }
+}
 
 /* One lock guards the tables.  The GIL is not enough: interpreters with a
  * GIL of their own (3.12+) and free-threaded builds run hooks in parallel.
@@ -411,9 +431,12 @@ audit_hook(const char *event, PyObject *args, void *data)
         return 0; /* our Python side is going away */
     }
     busy = 1;
+    sigset_t saved_mask;
+    int masked = main_thread != 0 && PyThread_get_thread_ident() == main_thread &&
+                 pthread_sigmask(SIG_BLOCK, &deferred_signals, &saved_mask) == 0;
     /* Errors of our own (the glue below) are dropped here; whatever the
-     * Python side lets through is the application's (a signal handler's
-     * exception, KeyboardInterrupt) and goes on to it. */
+     * Python side lets through is the application's (KeyboardInterrupt, a
+     * signal handler's exception) and goes on to it. */
     int rc = 0;
     if (mode < 0) {
         /* First sight of this name: ask Python, once. */
@@ -460,6 +483,14 @@ audit_hook(const char *event, PyObject *args, void *data)
 done:
     Py_XDECREF(pyname);
     busy = 0;
+    if (masked) {
+        pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+        /* Signals that arrived meanwhile: their handlers run now, and an
+         * exception they raise is the audited operation's to raise. */
+        if (rc == 0 && PyErr_CheckSignals() < 0) {
+            rc = -1;
+        }
+    }
     return rc;
 }
 
@@ -479,6 +510,20 @@ speedups_install(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_TRUE;
     }
     main_interp = PyInterpreterState_Main();
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *main = threading ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *ident = main ? PyObject_GetAttrString(main, "ident") : NULL;
+    Py_XDECREF(threading);
+    Py_XDECREF(main);
+    if (ident == NULL) {
+        return NULL;
+    }
+    main_thread = PyLong_AsUnsignedLong(ident);
+    Py_DECREF(ident);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    init_deferred_signals();
     /* A hook that refuses sys.addaudithook with RuntimeError makes this
      * return 0 without adding ours; with another exception, -1. */
     if (PySys_AddAuditHook(audit_hook, NULL) < 0) {
