@@ -222,24 +222,39 @@ empty_cache(void)
 
 /* Where a selected name is counted: its own slot, made from `spare` (a copy
  * of the name, taken when used), or the overflow bucket.  Lock held. */
+/* The slot where a name is counted, or where it would go (name NULL).
+ * Lock held. */
 static counted_t *
-counter_for(const char *event, uint64_t hash, size_t len, PyObject *pyname, char **spare)
+counted_slot(const char *event, uint64_t hash, size_t len)
 {
     size_t i = (size_t)hash & (COUNTED_CAPACITY - 1);
     for (;;) {
         counted_t *c = &counted[i];
-        if (c->name == NULL) {
-            break;
-        }
-        if (c->hash == hash && c->len == len && memcmp(c->name, event, len) == 0) {
+        if (c->name == NULL ||
+            (c->hash == hash && c->len == len && memcmp(c->name, event, len) == 0)) {
             return c;
         }
         i = (i + 1) & (COUNTED_CAPACITY - 1);
     }
+}
+
+static inline counted_t *
+find_counted(const char *event, uint64_t hash, size_t len)
+{
+    counted_t *c = counted_slot(event, hash, len);
+    return c->name != NULL ? c : NULL;
+}
+
+static counted_t *
+counter_for(const char *event, uint64_t hash, size_t len, PyObject *pyname, char **spare)
+{
+    counted_t *c = counted_slot(event, hash, len);
+    if (c->name != NULL) {
+        return c;
+    }
     if (counted_fill >= COUNTED_MAX || *spare == NULL) {
         return &overflow;
     }
-    counted_t *c = &counted[i];
     c->name = *spare;
     *spare = NULL;
     c->len = len;
@@ -360,6 +375,14 @@ elsewhere(const char *event)
     entry_t *e = lookup(event, hash, len);
     if (e != NULL) {
         count = e->mode > 0 ? e->count : NULL;
+    }
+    else {
+        /* Emptied from the cache since: a name that has a count of its own
+         * was selected, and is counted there. */
+        counted_t *c = find_counted(event, hash, len);
+        if (c != NULL) {
+            count = c;
+        }
     }
     unlock_tables();
     if (count != NULL) {
