@@ -151,6 +151,11 @@ def run_scenario(
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("AUDITHOOK_ANOTHER_PYTHON") == "1":
+        once = pytest.mark.skip(reason="the same on every Python: run once, on the first")
+        for item in items:
+            if "any_python" in item.keywords:
+                item.add_marker(once)
     if os.environ.get("AUDITHOOK_SLOW_TESTS") == "1" or config.getoption("-m"):
         return
     skip = pytest.mark.skip(reason="slow tier: set AUDITHOOK_SLOW_TESTS=1 (as .ci/run does)")

@@ -272,6 +272,7 @@ def test_versions_agree() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.any_python
 def test_collector_builds_from_empty_caches(tmp_path: pathlib.Path) -> None:
     """What a fresh machine does: the build cache, GOMODCACHE and GOCACHE all
     empty. The built collector validates the shipped config."""

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import TESTS, Runner, clean_env
+from conftest import TESTS, Runner, clean_env, implementation_env
 
 pytestmark = pytest.mark.slow
 
@@ -91,25 +91,46 @@ def test_ten_million_events_with_the_collector_unreachable(run: Runner) -> None:
 
 
 STDLIB_TESTS = [
+    # the audited areas
     "test_os", "test_shutil", "test_tempfile", "test_subprocess", "test_sqlite3",
     "test_pickle", "test_importlib", "test_urllib", "test_urllib2", "test_glob",
+    # audit hooks, tracers, profilers and debuggers: what an invisible hook must not disturb
+    "test_audit", "test_sys_settrace", "test_sys_setprofile", "test_trace", "test_bdb",
+    "test_pdb", "test_profile", "test_cprofile", "test_import",
 ]  # fmt: skip
 
+RUN_IN_SPAN = TESTS / "cpython" / "run_in_span.py"
 
-def _regrtest(tmp: pathlib.Path, name: str, instrumented: bool) -> dict[str, str]:
+
+def _regrtest(tmp: pathlib.Path, name: str, env: dict[str, str]) -> dict[str, str]:
+    """Outcome of each test of STDLIB_TESTS, run under opentelemetry-instrument."""
     xml = tmp / f"{name}.xml"
-    env = clean_env()
-    if instrumented:
-        env["PYTHONPATH"] = os.pathsep.join([str(TESTS / "stdlib_site"), env["PYTHONPATH"]])
-        env["AUDITHOOK_STDLIB_MARKER"] = str(tmp / "marker.txt")
+    work = tmp / name
+    work.mkdir()
+    bindir = os.path.dirname(sys.executable)
+    full = clean_env(
+        OTEL_TRACES_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        AUDITHOOK_CPYTHON_MARKER=str(tmp / f"{name}.marker"),
+        **env,
+    )
+    full["PATH"] = bindir + os.pathsep + full.get("PATH", "")
     proc = subprocess.run(
         # Sequential: with -j, where regrtest's capture files land in a worker's
         # fd table decides whether test_os's test_closerange finds two free
         # consecutive fds (it skips itself otherwise), plain or instrumented.
-        [sys.executable, "-m", "test", *STDLIB_TESTS, "--junit-xml", str(xml)],
+        [
+            os.path.join(bindir, "opentelemetry-instrument"),
+            sys.executable,
+            str(RUN_IN_SPAN),
+            *STDLIB_TESTS,
+            "--junit-xml",
+            str(xml),
+        ],
         check=False,
-        cwd=tmp,
-        env=env,
+        cwd=work,
+        env=full,
         capture_output=True,
         text=True,
         timeout=1800,
@@ -126,15 +147,32 @@ def _regrtest(tmp: pathlib.Path, name: str, instrumented: bool) -> dict[str, str
     return outcomes
 
 
-def test_cpython_test_suite_behaves_the_same_instrumented(tmp_path: pathlib.Path) -> None:
-    plain = _regrtest(tmp_path, "plain", instrumented=False)
-    audited = _regrtest(tmp_path, "audited", instrumented=True)
-    # the instrumentation really ran in the test workers, and recorded events
-    reports = [line.split() for line in (tmp_path / "marker.txt").read_text().splitlines()]
-    assert len(reports) >= 2  # the test process and the children it spawns
-    assert all(impl == "c" for _, impl, _ in reports)
-    assert sum(int(n) for _, _, n in reports) > 100_000
-    assert len(plain) > 3000
-    assert set(plain) == set(audited)
-    differences = {k: (plain[k], audited[k]) for k in plain if plain[k] != audited[k]}
+def _marker(tmp: pathlib.Path, name: str) -> list[tuple[str, int]]:
+    lines = (tmp / f"{name}.marker").read_text(encoding="utf-8").split("\n")
+    return [(impl, int(n)) for impl, n in (line.split() for line in lines if line)]
+
+
+@pytest.fixture(scope="module")
+def uninstrumented(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("cpython")
+    outcomes = _regrtest(tmp, "disabled", {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "audithook"})
+    assert _marker(tmp, "disabled") == [("none", 0)]
+    assert len(outcomes) > 3000
+    return outcomes
+
+
+@pytest.mark.parametrize("events", ["@default", "@all"])
+def test_cpython_test_suite_behaves_the_same_instrumented(
+    tmp_path: pathlib.Path, uninstrumented: dict[str, str], implementation: str, events: str
+) -> None:
+    env = {"OTEL_PYTHON_AUDITHOOK_EVENTS": events, **implementation_env(implementation)}
+    audited = _regrtest(tmp_path, "audited", env)
+    # the instrumentation ran in the test runner, with the implementation asked for
+    ((impl, selected),) = _marker(tmp_path, "audited")
+    assert impl == implementation
+    assert selected > 1000
+    assert set(uninstrumented) == set(audited)
+    differences = {
+        k: (uninstrumented[k], audited[k]) for k in audited if uninstrumented[k] != audited[k]
+    }
     assert differences == {}
