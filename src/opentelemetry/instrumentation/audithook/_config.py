@@ -237,18 +237,6 @@ def _choice_from_env(var: str, raw: str | None, choices: tuple[str, ...], defaul
     return default
 
 
-def _bool_from_env(var: str, raw: str | None, default: bool) -> bool:
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    _warn(var, raw, "must be true or false", str(default).lower())
-    return default
-
-
 def _optional_bool_from_env(var: str, raw: str | None) -> bool | None:
     if raw is None or raw.strip().lower() in ("", "auto"):
         return None

@@ -269,7 +269,12 @@ class Emitter:
                 # the event still goes out, without its location.
                 if self.raised_by is not None and not _signals.is_ours(exc, self.raised_by):
                     raise
-                self._report_once(name, exc, "could not find the code location of")
+                self._report_once(
+                    name,
+                    exc,
+                    "could not find the code location of",
+                    "the event was exported without it",
+                )
                 location = None
             if location is not None:
                 attrs[_location.FILE_KEY] = _mapping.clean_text(
@@ -323,19 +328,14 @@ class Emitter:
 
     def report_error(self, event: str, exc: Exception) -> None:
         self.drop(self.counts.key(event), HOOK_ERROR)
-        self._report_once(event, exc, "audit hook failed on event")
+        self._report_once(event, exc, "audit hook failed on event", "the event was dropped")
 
-    def _report_once(self, event: str, exc: Exception, what: str) -> None:
+    def _report_once(self, event: str, exc: Exception, what: str, outcome: str) -> None:
         key = f"{what} {event!r}"
         if key not in self._reported_errors and len(self._reported_errors) < MAX_SERIES:
             self._reported_errors.add(key)
-            dropped = (
-                "the event was dropped"
-                if what.startswith("audit hook failed")
-                else ("the event was exported without it")
-            )
             try:
-                _logger.warning("%s; %s (reported once per event)", key, dropped, exc_info=exc)
+                _logger.warning("%s; %s (reported once per event)", key, outcome, exc_info=exc)
             except Exception:  # noqa: S110 - logging itself may be refused (a sandbox
                 # forbidding sys._getframe): the count above still tells
                 pass

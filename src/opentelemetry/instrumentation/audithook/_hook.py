@@ -40,7 +40,8 @@ _PLAN_LIMIT = 4096
 # any other thread's sys.settrace() fail with RuntimeError ("Cannot install a
 # trace function while another trace function is being installed"): Python
 # code run by a hook then may hand the GIL to such a thread.  They are never
-# recorded there, and resolved before the first one is raised.
+# recorded there, and pinned as unselected before the first one is raised
+# (a cache that starts over keeps them).
 UNRECORDABLE: frozenset[str] = (
     frozenset({"sys.settrace", "sys.setprofile"}) if sys.version_info < (3, 12) else frozenset()
 )
@@ -156,8 +157,6 @@ class State:
         self.plans.clear()
         if self.impl is not None:
             self.impl.clear_cache()
-            for name in UNRECORDABLE:
-                self.impl.set_mode(name, 0)
             self.impl.set_enabled(True)
 
     def disarm(self) -> None:
@@ -177,8 +176,6 @@ class State:
             self.impl.reset_after_fork()
             # Plans hold the token buckets: the child's rate limits start full.
             self.impl.clear_cache()
-            for name in UNRECORDABLE:
-                self.impl.set_mode(name, 0)
         self.plans.clear()
 
     def install(self) -> None:
@@ -206,6 +203,8 @@ class State:
             _logger.warning(
                 "an existing audit hook vetoes new audit hooks: audit events cannot be recorded"
             )
+        for name in UNRECORDABLE:
+            impl.pin(name, 0)
         self.impl = impl
         os.register_at_fork(after_in_child=self.after_fork_in_child)
         # At exit the SDK flushes and shuts down; events raised after that could

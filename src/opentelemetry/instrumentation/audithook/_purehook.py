@@ -52,6 +52,8 @@ _DEFERRED = (
 # Never rebound: the hook holds direct references to these.
 _cache: dict[str, int] = {}
 _busy: set[int] = set()
+# names resolved ahead of their first event, for good (pin())
+_pinned: dict[str, int] = {}
 
 
 class _Flags:
@@ -100,7 +102,7 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
                 mode = flags.resolve(event)  # type: ignore[misc]
                 if flags.enabled:
                     if len(_cache) >= _CACHE_LIMIT:
-                        _cache.clear()
+                        clear_cache()
                     _cache[event] = mode
                 if not mode:
                     return
@@ -147,12 +149,14 @@ def set_enabled(flag: bool) -> None:
 
 
 def clear_cache() -> None:
+    """Forget every resolved event name but the pinned ones."""
     _cache.clear()
+    _cache.update(_pinned)
 
 
-def set_mode(name: str, mode: int) -> None:
-    """Resolve a name ahead of its first event."""
-    _cache[name] = mode
+def pin(name: str, mode: int) -> None:
+    """Resolve a name ahead of its first event, for good."""
+    _pinned[name] = _cache[name] = mode
 
 
 def set_fast_path(context_var: Any, suppress_keys: tuple[Any, ...], span_key: Any) -> None:

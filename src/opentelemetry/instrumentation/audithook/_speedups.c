@@ -50,7 +50,10 @@ typedef struct {
     int mode;
     PyObject *pyname;  /* the name as str, made once */
     counted_t *count;  /* where a selected name is counted; never freed */
+    int pinned;        /* survives emptying: resolved ahead of its first event */
 } entry_t;
+
+#define PINNED_MAX 8
 
 static entry_t cache[CACHE_CAPACITY];
 static size_t cache_fill = 0;
@@ -202,26 +205,48 @@ lookup(const char *event, uint64_t hash, size_t len)
     }
 }
 
-/* Empty the cache.  Lock and GIL held (main interpreter): freeing a name
- * and releasing an exact str run no Python code.  Counts are kept. */
+/* Where a name goes: its home slot, or the next free one.  Lock held. */
+static inline entry_t *
+free_slot(uint64_t hash)
+{
+    size_t i = (size_t)hash & (CACHE_CAPACITY - 1);
+    while (cache[i].name != NULL) {
+        i = (i + 1) & (CACHE_CAPACITY - 1);
+    }
+    return &cache[i];
+}
+
+/* Empty the cache but for its pinned names.  Lock and GIL held (main
+ * interpreter): freeing a name and releasing an exact str run no Python
+ * code.  Counts are kept. */
 static void
 empty_cache(void)
 {
+    entry_t pinned[PINNED_MAX];
+    size_t n_pinned = 0;
     memset(by_pointer, 0, sizeof(by_pointer));
     for (size_t i = 0; i < CACHE_CAPACITY; i++) {
         entry_t *e = &cache[i];
         if (e->name == NULL) {
             continue;
         }
-        PyMem_RawFree(e->name);
-        Py_CLEAR(e->pyname);
+        if (e->pinned && n_pinned < PINNED_MAX) {
+            pinned[n_pinned++] = *e; /* moved, not freed */
+        }
+        else {
+            PyMem_RawFree(e->name);
+            Py_CLEAR(e->pyname);
+        }
         memset(e, 0, sizeof(*e));
     }
-    cache_fill = 0;
+    /* Placed again from their home slots: the gaps left behind would end
+     * their probe sequences early. */
+    for (size_t k = 0; k < n_pinned; k++) {
+        *free_slot(pinned[k].hash) = pinned[k];
+    }
+    cache_fill = n_pinned;
 }
 
-/* Where a selected name is counted: its own slot, made from `spare` (a copy
- * of the name, taken when used), or the overflow bucket.  Lock held. */
 /* The slot where a name is counted, or where it would go (name NULL).
  * Lock held. */
 static counted_t *
@@ -245,6 +270,8 @@ find_counted(const char *event, uint64_t hash, size_t len)
     return c->name != NULL ? c : NULL;
 }
 
+/* Where a selected name is counted: its own slot, made from `spare` (a copy
+ * of the name, taken when used), or the overflow bucket.  Lock held. */
 static counted_t *
 counter_for(const char *event, uint64_t hash, size_t len, PyObject *pyname, char **spare)
 {
@@ -268,7 +295,8 @@ counter_for(const char *event, uint64_t hash, size_t len, PyObject *pyname, char
  * made before the lock was taken; the ones used are set to NULL.  Lock and
  * GIL held. */
 static entry_t *
-insert(const char *event, uint64_t hash, size_t len, int mode, PyObject *pyname, char **copies)
+insert(const char *event, uint64_t hash, size_t len, int mode, int pin, PyObject *pyname,
+       char **copies)
 {
     counted_t *count = NULL;
     if (mode & MODE_SELECTED) {
@@ -279,6 +307,7 @@ insert(const char *event, uint64_t hash, size_t len, int mode, PyObject *pyname,
     if (e != NULL) {
         e->mode = mode;
         e->count = count;
+        e->pinned |= pin;
         return e;
     }
     if (copies[0] == NULL) {
@@ -287,11 +316,8 @@ insert(const char *event, uint64_t hash, size_t len, int mode, PyObject *pyname,
     if (cache_fill >= CACHE_MAX_FILL) {
         empty_cache();
     }
-    size_t i = (size_t)hash & (CACHE_CAPACITY - 1);
-    while (cache[i].name != NULL) {
-        i = (i + 1) & (CACHE_CAPACITY - 1);
-    }
-    e = &cache[i];
+    e = free_slot(hash);
+    e->pinned = pin;
     e->name = copies[0];
     copies[0] = NULL;
     e->len = len;
@@ -303,9 +329,11 @@ insert(const char *event, uint64_t hash, size_t len, int mode, PyObject *pyname,
     return e;
 }
 
-/* Remember a resolved name; GIL held, lock not held. */
+/* Remember a resolved name, and say where it is counted (NULL: it is not
+ * selected).  GIL held, lock not held. */
 static int
-remember(const char *event, uint64_t hash, size_t len, int mode, PyObject *pyname)
+remember(const char *event, uint64_t hash, size_t len, int mode, int pin, PyObject *pyname,
+         counted_t **count)
 {
     /* Allocated before the lock: nothing allocates while it is held. */
     char *copies[2] = {PyMem_RawMalloc(len + 1), PyMem_RawMalloc(len + 1)};
@@ -315,7 +343,8 @@ remember(const char *event, uint64_t hash, size_t len, int mode, PyObject *pynam
         }
     }
     lock_tables();
-    entry_t *e = insert(event, hash, len, mode, pyname, copies);
+    entry_t *e = insert(event, hash, len, mode, pin, pyname, copies);
+    *count = e != NULL ? e->count : NULL;
     unlock_tables();
     PyMem_RawFree(copies[0]);
     PyMem_RawFree(copies[1]);
@@ -482,16 +511,12 @@ audit_hook(const char *event, PyObject *args, void *data)
         if (!enabled) {
             goto done; /* disarmed while resolving: do not fill the cache */
         }
-        if (remember(event, hash, len, mode, pyname) < 0) {
+        if (remember(event, hash, len, mode, 0, pyname, &count) < 0) {
             goto done; /* out of memory: asked again next time */
         }
         if (!(mode & MODE_SELECTED)) {
             goto done;
         }
-        lock_tables();
-        e = lookup(event, hash, len);
-        count = e != NULL ? e->count : NULL;
-        unlock_tables();
     }
     if ((mode & MODE_FAST) && context_var != NULL && count != NULL && fast_path(count)) {
         goto done;
@@ -588,11 +613,17 @@ speedups_clear_cache(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static size_t n_pins = 0;
+
 static PyObject *
-speedups_set_mode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+speedups_pin(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2 || !PyUnicode_CheckExact(args[0]) || !PyLong_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "set_mode(name: str, mode: int)");
+        PyErr_SetString(PyExc_TypeError, "pin(name: str, mode: int)");
+        return NULL;
+    }
+    if (n_pins >= PINNED_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many pinned names");
         return NULL;
     }
     Py_ssize_t size;
@@ -610,9 +641,11 @@ speedups_set_mode(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "an event name has no NUL character");
         return NULL;
     }
-    if (remember(event, hash, len, mode, args[0]) < 0) {
+    counted_t *count;
+    if (remember(event, hash, len, mode, 1, args[0], &count) < 0) {
         return PyErr_NoMemory();
     }
+    n_pins++;
     Py_RETURN_NONE;
 }
 
@@ -816,9 +849,9 @@ static PyMethodDef speedups_methods[] = {
      "install(resolve, handle) -> bool: install the hook once; False if another hook vetoed it."},
     {"set_enabled", speedups_set_enabled, METH_O, "set_enabled(flag): arm or disarm the hook."},
     {"clear_cache", speedups_clear_cache, METH_NOARGS,
-     "clear_cache(): forget every resolved event name (counts are kept)."},
-    {"set_mode", (PyCFunction)(void (*)(void))speedups_set_mode, METH_FASTCALL,
-     "set_mode(name, mode): resolve a name ahead of its first event."},
+     "clear_cache(): forget every resolved event name but the pinned ones (counts are kept)."},
+    {"pin", (PyCFunction)(void (*)(void))speedups_pin, METH_FASTCALL,
+     "pin(name, mode): resolve a name ahead of its first event, for good."},
     {"caller_location", (PyCFunction)(void (*)(void))speedups_caller_location, METH_FASTCALL,
      "caller_location(skip, classify) -> (file, line, function) | None, raising no audit event."},
     {"set_fast_path", (PyCFunction)(void (*)(void))speedups_set_fast_path, METH_FASTCALL,
