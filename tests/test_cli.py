@@ -62,5 +62,11 @@ def test_config_text_output() -> None:
     proc = cli("config", OTEL_PYTHON_AUDITHOOK_NO_SPAN="bogus")
     assert proc.returncode == 0
     assert "no recording span: log" in proc.stdout
+    assert "total rate limit:  1000 per second for the process" in proc.stdout
+    assert "code location:     auto (on with the C hook, off with the pure-Python one)" in (
+        proc.stdout
+    )
+    off = cli("config", OTEL_PYTHON_AUDITHOOK_CODE_LOCATION="false").stdout
+    assert "code location:     off" in off
     assert "warning: OTEL_PYTHON_AUDITHOOK_NO_SPAN='bogus'" in proc.stdout
     assert "subprocess.Popen: args (command), env (redact)" in proc.stdout

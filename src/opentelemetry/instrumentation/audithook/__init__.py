@@ -106,11 +106,13 @@ environment variables of the same meaning (see ``environment_variables``):
 
 * ``events``: a selector string or a list of selectors.
 * ``sample_ratio``: a number in [0, 1], or ``"selector=ratio,..."``.
-* ``rate_limit``: a number >= 0 (0: no limit).
+* ``rate_limit``: a number >= 0 (0: no limit), per event name.
+* ``rate_limit_total``: a number >= 0 (0: no limit), for the whole process.
 * ``span_event_budget``: an int >= 0 (0: no per-name budget).
 * ``no_span``: ``"log"`` or ``"drop"``.
 * ``capture_raw``: selectors of events exported without redaction.
-* ``code_location``: a bool.
+* ``code_location``: a bool (not given: on with the C hook, off with the
+  pure-Python one).
 * ``max_value_length``: an int greater than 0.
 
 Bad keyword arguments raise ``ValueError``; bad environment values are logged

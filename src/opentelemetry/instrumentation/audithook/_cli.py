@@ -59,6 +59,7 @@ def _config_report(config: Config) -> dict[str, Any]:
         "import_of_stdlib_modules": config.selection.mode("import") == _selection.SELECTED,
         "sample_ratio": {name: r for name, r in sampled.items() if r < 1.0},
         "rate_limit_per_second": config.rate_limit or None,
+        "rate_limit_total_per_second": config.rate_limit_total or None,
         "span_event_budget": config.span_event_budget or None,
         "no_span": config.no_span,
         "code_location": config.code_location,
@@ -94,10 +95,16 @@ def _print_config(report: dict[str, Any], warnings: list[str]) -> None:
         print("sampled:           every selected event is kept (ratio 1)")
     rate = report["rate_limit_per_second"]
     print(f"rate limit:        {f'{rate:g} per second per event name' if rate else 'none'}")
+    total = report["rate_limit_total_per_second"]
+    print(f"total rate limit:  {f'{total:g} per second for the process' if total else 'none'}")
     budget = report["span_event_budget"]
     print(f"span budget:       {budget or 'no per-name budget'} events per name per span")
     print(f"no recording span: {report['no_span']}")
-    print(f"code location:     {'on' if report['code_location'] else 'off'}")
+    location = report["code_location"]
+    if location is None:
+        print("code location:     auto (on with the C hook, off with the pure-Python one)")
+    else:
+        print(f"code location:     {'on' if location else 'off'}")
     print(f"max value length:  {report['max_value_length']}")
     print("redacted:")
     for name, treat in report["redacted"].items():
