@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from conftest import ROOT
-from opentelemetry.instrumentation.audithook._catalog import CATALOG
+from conftest import ROOT, Runner
+from opentelemetry.instrumentation.audithook._catalog import CATALOG, SINCE
 from opentelemetry.instrumentation.audithook._selection import CATEGORIES
 
 SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
@@ -51,7 +51,7 @@ def test_check_fails_when_catalog_and_seeds_disagree(tmp_path: pathlib.Path) -> 
 
 
 def test_union_of_both_tables_with_sources() -> None:
-    assert len(CATALOG) == 190
+    assert len(CATALOG) == 196
     assert CATALOG["open"] == (("file", "mode", "flags"), "file", ("current", "2021"))
     # only in the current table
     assert CATALOG["sqlite3.load_extension"][2] == ("current",)
@@ -71,3 +71,63 @@ def test_every_event_has_a_known_category() -> None:
     assert {cat for _, cat, _ in CATALOG.values()} <= CATEGORIES
     for category in ("file", "network", "process", "code", "native", "os", "sqlite", "windows"):
         assert any(cat == category for _, cat, _ in CATALOG.values()), category
+
+
+# One real call for each event that neither table lists or that 3.11 does not
+# raise; a call whose API is missing on this Python raises nothing.
+CALLS = {
+    "sys.set_asyncgen_hook_firstiter": "sys.set_asyncgen_hooks(firstiter=None, finalizer=None)",
+    "sys.set_asyncgen_hook_finalizer": "sys.set_asyncgen_hooks(firstiter=None, finalizer=None)",
+    "pathlib.Path.walk": "hasattr(pathlib.Path, 'walk') and list(pathlib.Path('.').walk())",
+    "sys.monitoring.register_callback": (
+        "hasattr(sys, 'monitoring') and (sys.monitoring.use_tool_id(4, 'probe'),"
+        " sys.monitoring.register_callback(4, sys.monitoring.events.PY_START, print),"
+        " sys.monitoring.free_tool_id(4))"
+    ),
+    "_thread.start_joinable_thread": "t = threading.Thread(target=int); t.start(); t.join()",
+    "_thread.start_new_thread": "lock = _thread.allocate_lock(); lock.acquire();"
+    " _thread.start_new_thread(lock.release, ()); lock.acquire()",
+    "time.sleep": "time.sleep(0)",
+    "sys._getframemodulename": "hasattr(sys, '_getframemodulename') and sys._getframemodulename()",
+}
+
+
+def test_the_events_no_table_lists_are_catalogued_with_their_version() -> None:
+    observed = {name for name, (_, _, tables) in CATALOG.items() if tables == ("observed",)}
+    assert set(CALLS) == observed | set(SINCE)
+    assert all(v in ("3.12", "3.13") for v in SINCE.values())
+    # the tables' spelling is kept beside the one CPython raises
+    assert "sys.set_asyncgen_hooks_firstiter" in CATALOG
+
+
+def test_each_uncatalogued_event_is_raised_from_its_version_on(run: Runner) -> None:
+    """Real calls on the Python running the tests (.ci/run runs 3.11, 3.12 and
+    3.13): each event is raised exactly from the version the catalog gives,
+    with the arguments it names, and exported with those names."""
+    body = "\n".join(
+        [
+            "import _thread, json, pathlib, sys, threading, time",
+            "raised = {}",
+            f"names = {sorted(CALLS)!r}",
+            "sys.addaudithook(lambda e, a: raised.setdefault(e, len(a)) if e in names else None)",
+            'with span("work"):',
+            *(f"    {call}" for call in dict.fromkeys(CALLS.values())),
+            "dump(raised=raised)",
+        ]
+    )
+    t = run(body, kwargs={"events": ",".join(CALLS), "rate_limit": 0})
+    raised = t.extra["raised"]
+    exported = {e["python.audit.event"]: e for e in t.events("work")}
+    for name in CALLS:
+        since = tuple(int(x) for x in SINCE.get(name, "3.11").split("."))
+        if sys.version_info[:2] < since:
+            assert name not in raised, name
+            continue
+        args = CATALOG[name][0]
+        assert raised.get(name) == len(args), (name, raised.get(name), args)
+        assert name in exported, (name, sorted(exported))
+        # named as the catalog names them (a None argument is left out, as
+        # OpenTelemetry attributes cannot hold it), never by position
+        keys = {k for k in exported[name] if k.startswith("python.audit.arg.")}
+        assert keys <= {f"python.audit.arg.{arg}" for arg in args}, (name, keys)
+        assert bool(keys) == bool(args), (name, keys)

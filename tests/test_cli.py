@@ -35,6 +35,10 @@ def test_events_by_category_and_selector() -> None:
     popen = json.loads(cli("events", "--select", "subprocess.Popen", "--json").stdout)[0]
     assert popen["arguments"] == ["executable", "args", "cwd", "env"]
     assert popen["redacted"] == ["args", "env"]  # the executable is a path: shown
+    assert popen["since"] == "3.11"
+    sleep = json.loads(cli("events", "--select", "time.sleep", "--json").stdout)[0]
+    assert (sleep["since"], sleep["tables"], sleep["default"]) == ("3.13", ["observed"], False)
+    assert "python>=3.13" in cli("events", "--select", "time.sleep").stdout
 
 
 def test_config_reports_the_effective_configuration() -> None:

@@ -13,6 +13,11 @@ Two table formats are understood: the plain-text export of the current docs
 cells wrap across lines).  The catalog is their union; each event records which
 table(s) list it, and where both list it with different arguments the current
 table wins.
+
+Neither table lists every event that CPython raises: ``OBSERVED`` adds the
+ones seen raised by real calls on 3.11-3.13 (tests/test_catalog_observed.py
+calls each on the Python that runs it), with the version that first raises
+them.
 """
 
 from __future__ import annotations
@@ -31,6 +36,27 @@ TARGET = ROOT / "src" / "opentelemetry" / "instrumentation" / "audithook" / "_ca
 TABLES = {
     "current": "003_c70b35ac394f4f51.txt",
     "2021": "004_b9cd60046a364e71.txt",
+}
+
+# Events that CPython raises and neither table lists: name -> (argument names,
+# first version that raises it).  Argument names follow CPython's source.
+OBSERVED: dict[str, tuple[tuple[str, ...], str]] = {
+    # The tables spell these "sys.set_asyncgen_hooks_*"; CPython raises
+    # "sys.set_asyncgen_hook_*" (both names stay: a selection may use either).
+    "sys.set_asyncgen_hook_firstiter": ((), "3.11"),
+    "sys.set_asyncgen_hook_finalizer": ((), "3.11"),
+    "pathlib.Path.walk": (("self", "on_error", "follow_symlinks"), "3.12"),
+    "sys.monitoring.register_callback": (("func",), "3.12"),
+    # threading.Thread.start goes through this one from 3.13 on.
+    "_thread.start_joinable_thread": (("function", "daemon", "handle"), "3.13"),
+    "time.sleep": (("secs",), "3.13"),
+}
+
+# Events the tables list that the oldest supported Python (3.11) does not
+# raise yet: name -> first version that raises it, checked the same way.
+LISTED_SINCE: dict[str, str] = {
+    "_thread.start_new_thread": "3.12",
+    "sys._getframemodulename": "3.12",
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z_][\w.]*(/[\w.]+)?$")
@@ -189,9 +215,12 @@ def build(seeds: pathlib.Path) -> dict[str, tuple[tuple[str, ...], str, tuple[st
         "2021": parse_grid((seeds / TABLES["2021"]).read_text(encoding="utf-8")),
     }
     catalog = {}
-    for name in sorted(set().union(*tables.values())):
+    for name in sorted(set().union(*tables.values(), OBSERVED)):
         sources = tuple(label for label, table in tables.items() if name in table)
-        args = tables[sources[0]][name]
+        if sources:
+            args = tables[sources[0]][name]
+        else:
+            args, sources = OBSERVED[name][0], ("observed",)
         if not _NAME_RE.match(name):
             raise ValueError(f"not an event name: {name!r}")
         catalog[name] = (args, _category(name), sources)
@@ -205,7 +234,9 @@ def render(catalog: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]]) -> 
         "",
         "Each entry: event name -> (argument names, category, tables that list it).",
         '"current" is the plain-text export of the current audit events table,',
-        '"2021" the hyperhelp export dated 2021-07-11.',
+        '"2021" the hyperhelp export dated 2021-07-11, "observed" an event that',
+        "CPython raises and neither table lists.  SINCE: the first Python version",
+        "that raises an event, for those that 3.11 does not raise.",
         '"""',
         "",
         "from __future__ import annotations",
@@ -214,6 +245,13 @@ def render(catalog: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]]) -> 
     ]
     for name, (args, category, sources) in catalog.items():
         out.append(f"    {name!r}: ({args!r}, {category!r}, {sources!r}),")
+    out.append("}")
+    since = {name: v for name, (_, v) in OBSERVED.items() if v != "3.11"} | LISTED_SINCE
+    out += ["", "SINCE: dict[str, str] = {"]
+    for name in sorted(since):
+        if name not in catalog:
+            raise ValueError(f"LISTED_SINCE names an event no table lists: {name!r}")
+        out.append(f"    {name!r}: {since[name]!r},")
     out.append("}")
     return "\n".join(out) + "\n"
 

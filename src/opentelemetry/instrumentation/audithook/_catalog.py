@@ -3,12 +3,15 @@
 
 Each entry: event name -> (argument names, category, tables that list it).
 "current" is the plain-text export of the current audit events table,
-"2021" the hyperhelp export dated 2021-07-11.
+"2021" the hyperhelp export dated 2021-07-11, "observed" an event that
+CPython raises and neither table lists.  SINCE: the first Python version
+that raises an event, for those that 3.11 does not raise.
 """
 
 from __future__ import annotations
 
 CATALOG: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
+    '_thread.start_joinable_thread': (('function', 'daemon', 'handle'), 'runtime', ('observed',)),
     '_thread.start_new_thread': (('function', 'args', 'kwargs'), 'runtime', ('current',)),
     '_winapi.CreateFile': (('file_name', 'desired_access', 'share_mode', 'creation_disposition', 'flags_and_attributes'), 'windows', ('current',)),
     '_winapi.CreateJunction': (('src_path', 'dst_path'), 'windows', ('current', '2021')),
@@ -122,6 +125,7 @@ CATALOG: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
     'os.walk': (('top', 'topdown', 'onerror', 'followlinks'), 'file', ('current',)),
     'pathlib.Path.glob': (('self', 'pattern'), 'file', ('current',)),
     'pathlib.Path.rglob': (('self', 'pattern'), 'file', ('current',)),
+    'pathlib.Path.walk': (('self', 'on_error', 'follow_symlinks'), 'file', ('observed',)),
     'pdb.Pdb': ((), 'runtime', ('current', '2021')),
     'pickle.find_class': (('module', 'name'), 'code', ('current', '2021')),
     'poplib.connect': (('self', 'host', 'port'), 'network', ('current', '2021')),
@@ -166,6 +170,9 @@ CATALOG: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
     'sys._getframemodulename': (('depth',), 'runtime', ('current',)),
     'sys.addaudithook': ((), 'runtime', ('current', '2021')),
     'sys.excepthook': (('hook', 'type', 'value', 'traceback'), 'runtime', ('current', '2021')),
+    'sys.monitoring.register_callback': (('func',), 'runtime', ('observed',)),
+    'sys.set_asyncgen_hook_finalizer': ((), 'runtime', ('observed',)),
+    'sys.set_asyncgen_hook_firstiter': ((), 'runtime', ('observed',)),
     'sys.set_asyncgen_hooks_finalizer': ((), 'runtime', ('current', '2021')),
     'sys.set_asyncgen_hooks_firstiter': ((), 'runtime', ('current', '2021')),
     'sys.setprofile': ((), 'runtime', ('current', '2021')),
@@ -179,6 +186,7 @@ CATALOG: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
     'telnetlib.Telnet.write': (('self', 'buffer'), 'network', ('current', '2021')),
     'tempfile.mkdtemp': (('fullpath',), 'file', ('current', '2021')),
     'tempfile.mkstemp': (('fullpath',), 'file', ('current', '2021')),
+    'time.sleep': (('secs',), 'os', ('observed',)),
     'urllib.Request': (('fullurl', 'data', 'headers', 'method'), 'network', ('current', '2021')),
     'webbrowser.open': (('url',), 'network', ('current', '2021')),
     'winreg.ConnectRegistry': (('computer_name', 'key'), 'windows', ('current', '2021')),
@@ -199,4 +207,13 @@ CATALOG: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
     'winreg.QueryValue': (('key', 'sub_key', 'value_name'), 'windows', ('current', '2021')),
     'winreg.SaveKey': (('key', 'file_name'), 'windows', ('current', '2021')),
     'winreg.SetValue': (('key', 'sub_key', 'type', 'value'), 'windows', ('current', '2021')),
+}
+
+SINCE: dict[str, str] = {
+    '_thread.start_joinable_thread': '3.13',
+    '_thread.start_new_thread': '3.12',
+    'pathlib.Path.walk': '3.12',
+    'sys._getframemodulename': '3.12',
+    'sys.monitoring.register_callback': '3.12',
+    'time.sleep': '3.13',
 }

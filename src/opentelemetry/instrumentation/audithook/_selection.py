@@ -71,6 +71,11 @@ DEFAULT_EXCLUDED: dict[str, str] = {
     "ftplib.sendcmd": "one per FTP command; ftplib.connect shows the host",
     "telnetlib.Telnet.write": "one per write; telnetlib.Telnet.open shows the host",
     "syslog.syslog": "one per log message",
+    "time.sleep": "every sleep (3.13+): polling and retry loops call it many times a second",
+    "sys.set_asyncgen_hook_firstiter": "set by asyncio each time an event loop runs",
+    "sys.set_asyncgen_hook_finalizer": "set by asyncio each time an event loop runs",
+    "sys.set_asyncgen_hooks_firstiter": "the tables' spelling of sys.set_asyncgen_hook_firstiter",
+    "sys.set_asyncgen_hooks_finalizer": "the tables' spelling of sys.set_asyncgen_hook_finalizer",
 }
 
 DEFAULT_EVENTS = frozenset(name for name in CATALOG if name not in DEFAULT_EXCLUDED)
