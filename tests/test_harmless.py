@@ -115,6 +115,50 @@ dump()
     assert all(e["file.path"] == "/dev/null" for e in opens)
 
 
+LEGACY_SUB = '''
+import json, os
+from opentelemetry.instrumentation.audithook import AuditHookInstrumentor, _hook
+AuditHookInstrumentor().instrument(events="open")
+open(os.devnull).close()
+with open("sub.json", "w") as f:
+    json.dump(_hook.STATE.implementation, f)
+'''
+
+
+def test_a_legacy_subinterpreter_that_instruments_too(run: Runner, implementation: str) -> None:
+    # opentelemetry-instrument's sitecustomize runs in every interpreter that
+    # imports site: a legacy subinterpreter instruments itself.  Before the C
+    # module refused to load there, its install() swapped the process-wide
+    # hook's Python objects for the subinterpreter's, and the main interpreter
+    # then ran another interpreter's code (CPython's test_import on 3.12:
+    # "descriptor 'st_size' for 'os.stat_result' objects doesn't apply to a
+    # 'os.stat_result' object").
+    t = run(
+        f"SUB = {LEGACY_SUB!r}\n"
+        + """
+import _testcapi, json, os
+for _ in range(3):
+    assert _testcapi.run_in_subinterp(SUB) == 0
+with span("main"):
+    for i in range(12):
+        with open(f"f{i % 3}.txt", "w") as f:
+            f.write("x")
+        assert os.stat(f"f{i % 3}.txt").st_size == 1
+with open("sub.json") as f:
+    dump(sub=json.load(f))
+""",
+        kwargs={"events": "open", "rate_limit": 0},
+    )
+    assert t.implementation == implementation
+    # the subinterpreter runs the pure hook, of its own
+    assert t.extra["sub"] == "pure"
+    opens = t.events("main", "open")
+    assert len(opens) == 12
+    assert {e["file.path"] for e in opens} == {"f0.txt", "f1.txt", "f2.txt"}
+    assert t.dropped("open", "hook_error") == 0
+    assert "Traceback" not in t.stderr
+
+
 TRACED = """
 import os, sys
 calls = set()

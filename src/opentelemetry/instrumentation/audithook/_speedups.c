@@ -871,6 +871,17 @@ static PyMethodDef speedups_methods[] = {
 static int
 speedups_exec(PyObject *module)
 {
+    /* The hook's state is static: one per process, holding the main
+     * interpreter's objects.  A legacy subinterpreter may import modules that
+     * declare no multi-interpreter support, and an install() from there would
+     * swap that state for its own objects (the main interpreter would then
+     * call into another interpreter's functions).  Refuse: _impl falls back to
+     * the pure-Python hook, whose state is per interpreter. */
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        PyErr_SetString(PyExc_ImportError,
+                        "the C audit hook serves the main interpreter only");
+        return -1;
+    }
     if (PyModule_AddIntConstant(module, "MODE_FAST", MODE_FAST) < 0) {
         return -1;
     }
