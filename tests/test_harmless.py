@@ -115,14 +115,14 @@ dump()
     assert all(e["file.path"] == "/dev/null" for e in opens)
 
 
-LEGACY_SUB = '''
+LEGACY_SUB = """
 import json, os
 from opentelemetry.instrumentation.audithook import AuditHookInstrumentor, _hook
 AuditHookInstrumentor().instrument(events="open")
 open(os.devnull).close()
 with open("sub.json", "w") as f:
     json.dump(_hook.STATE.implementation, f)
-'''
+"""
 
 
 def test_a_legacy_subinterpreter_that_instruments_too(run: Runner, implementation: str) -> None:
