@@ -8,10 +8,11 @@ import pathlib
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from conftest import TESTS, Runner, clean_env, implementation_env
+from conftest import IMPLEMENTATIONS, TESTS, Runner, clean_env, implementation_env
 
 pytestmark = pytest.mark.slow
 
@@ -152,23 +153,42 @@ def _marker(tmp: pathlib.Path, name: str) -> list[tuple[str, int]]:
     return [(impl, int(n)) for impl, n in (line.split() for line in lines if line)]
 
 
+EVENTS = ("@default", "@all")
+
+
 @pytest.fixture(scope="module")
-def uninstrumented(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def regrtest_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[pathlib.Path, dict[str, Future[dict[str, str]]]]:
+    """The five runs (disabled; C and pure with @default and @all), two at a
+    time: each is one sequential regrtest process, and CI has two cores."""
     tmp = tmp_path_factory.mktemp("cpython")
-    outcomes = _regrtest(tmp, "disabled", {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "audithook"})
-    assert _marker(tmp, "disabled") == [("none", 0)]
-    assert len(outcomes) > 3000
-    return outcomes
+    jobs = {"disabled": {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "audithook"}}
+    for implementation in IMPLEMENTATIONS:
+        for events in EVENTS:
+            jobs[f"{implementation}{events}"] = {
+                "OTEL_PYTHON_AUDITHOOK_EVENTS": events,
+                **implementation_env(implementation),
+            }
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(_regrtest, tmp, name, env) for name, env in jobs.items()}
+    return tmp, futures
 
 
-@pytest.mark.parametrize("events", ["@default", "@all"])
+@pytest.mark.parametrize("events", EVENTS)
 def test_cpython_test_suite_behaves_the_same_instrumented(
-    tmp_path: pathlib.Path, uninstrumented: dict[str, str], implementation: str, events: str
+    regrtest_runs: tuple[pathlib.Path, dict[str, Future[dict[str, str]]]],
+    implementation: str,
+    events: str,
 ) -> None:
-    env = {"OTEL_PYTHON_AUDITHOOK_EVENTS": events, **implementation_env(implementation)}
-    audited = _regrtest(tmp_path, "audited", env)
+    tmp, futures = regrtest_runs
+    uninstrumented = futures["disabled"].result()
+    assert _marker(tmp, "disabled") == [("none", 0)]
+    assert len(uninstrumented) > 3000
+    name = f"{implementation}{events}"
+    audited = futures[name].result()
     # the instrumentation ran in the test runner, with the implementation asked for
-    ((impl, selected),) = _marker(tmp_path, "audited")
+    ((impl, selected),) = _marker(tmp, name)
     assert impl == implementation
     assert selected > 1000
     assert set(uninstrumented) == set(audited)
