@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import ROOT, Runner
-from opentelemetry.instrumentation.audithook._catalog import CATALOG, SINCE
+from opentelemetry.instrumentation.audithook._catalog import CATALOG, OLDEST_PYTHON, SINCE
 from opentelemetry.instrumentation.audithook._selection import CATEGORIES
 
 SHARED_SEEDS = ROOT.parent / "shared" / "seeds"
@@ -119,7 +119,7 @@ def test_each_uncatalogued_event_is_raised_from_its_version_on(run: Runner) -> N
     raised = t.extra["raised"]
     exported = {e["python.audit.event"]: e for e in t.events("work")}
     for name in CALLS:
-        since = tuple(int(x) for x in SINCE.get(name, "3.11").split("."))
+        since = tuple(int(x) for x in SINCE.get(name, OLDEST_PYTHON).split("."))
         if sys.version_info[:2] < since:
             assert name not in raised, name
             continue

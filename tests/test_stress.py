@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT, SRC, TESTS
+from conftest import ROOT, SRC, TESTS, clean_env
 
 pytestmark = pytest.mark.slow
 
@@ -71,8 +71,7 @@ def _libasan() -> str:
 def test_the_c_accelerator_under_address_sanitizer(tmp_path: pathlib.Path) -> None:
     assert shutil.which("gcc"), "the stress tier builds the C accelerator with gcc"
     tree = _sanitized_tree(tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HARNESS_"))}
-    env.update(
+    env = clean_env(
         LD_PRELOAD=_libasan(),
         # CPython's allocations are never freed at exit by design: leaks are noise.
         ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:print_summary=1",
@@ -82,6 +81,8 @@ def test_the_c_accelerator_under_address_sanitizer(tmp_path: pathlib.Path) -> No
         PYTHONFAULTHANDLER="1",
         AUDITHOOK_SLOW_TESTS="0",
     )
+    # not this checkout's src: the nested run imports the copy's
+    del env["PYTHONPATH"]
 
     # The sanitized build is the one the scenarios load.
     probe = subprocess.run(

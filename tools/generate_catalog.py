@@ -15,9 +15,8 @@ table(s) list it, and where both list it with different arguments the current
 table wins.
 
 Neither table lists every event that CPython raises: ``OBSERVED`` adds the
-ones seen raised by real calls on 3.11-3.13 (tests/test_catalog_observed.py
-calls each on the Python that runs it), with the version that first raises
-them.
+ones seen raised by real calls on 3.11-3.13 (tests/test_catalog.py calls
+each on the Python that runs it), with the version that first raises them.
 """
 
 from __future__ import annotations
@@ -38,13 +37,16 @@ TABLES = {
     "2021": "004_b9cd60046a364e71.txt",
 }
 
+# The oldest Python the package supports: SINCE lists only later versions.
+OLDEST_PYTHON = "3.11"
+
 # Events that CPython raises and neither table lists: name -> (argument names,
 # first version that raises it).  Argument names follow CPython's source.
 OBSERVED: dict[str, tuple[tuple[str, ...], str]] = {
     # The tables spell these "sys.set_asyncgen_hooks_*"; CPython raises
     # "sys.set_asyncgen_hook_*" (both names stay: a selection may use either).
-    "sys.set_asyncgen_hook_firstiter": ((), "3.11"),
-    "sys.set_asyncgen_hook_finalizer": ((), "3.11"),
+    "sys.set_asyncgen_hook_firstiter": ((), OLDEST_PYTHON),
+    "sys.set_asyncgen_hook_finalizer": ((), OLDEST_PYTHON),
     "pathlib.Path.walk": (("self", "on_error", "follow_symlinks"), "3.12"),
     "sys.monitoring.register_callback": (("func",), "3.12"),
     # threading.Thread.start goes through this one from 3.13 on.
@@ -236,7 +238,7 @@ def render(catalog: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]]) -> 
         '"current" is the plain-text export of the current audit events table,',
         '"2021" the hyperhelp export dated 2021-07-11, "observed" an event that',
         "CPython raises and neither table lists.  SINCE: the first Python version",
-        "that raises an event, for those that 3.11 does not raise.",
+        "that raises an event, for those that OLDEST_PYTHON does not raise.",
         '"""',
         "",
         "from __future__ import annotations",
@@ -246,8 +248,8 @@ def render(catalog: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]]) -> 
     for name, (args, category, sources) in catalog.items():
         out.append(f"    {name!r}: ({args!r}, {category!r}, {sources!r}),")
     out.append("}")
-    since = {name: v for name, (_, v) in OBSERVED.items() if v != "3.11"} | LISTED_SINCE
-    out += ["", "SINCE: dict[str, str] = {"]
+    since = {name: v for name, (_, v) in OBSERVED.items() if v != OLDEST_PYTHON} | LISTED_SINCE
+    out += ["", f"OLDEST_PYTHON = {OLDEST_PYTHON!r}", "", "SINCE: dict[str, str] = {"]
     for name in sorted(since):
         if name not in catalog:
             raise ValueError(f"LISTED_SINCE names an event no table lists: {name!r}")

@@ -5,7 +5,7 @@ Each entry: event name -> (argument names, category, tables that list it).
 "current" is the plain-text export of the current audit events table,
 "2021" the hyperhelp export dated 2021-07-11, "observed" an event that
 CPython raises and neither table lists.  SINCE: the first Python version
-that raises an event, for those that 3.11 does not raise.
+that raises an event, for those that OLDEST_PYTHON does not raise.
 """
 
 from __future__ import annotations
@@ -208,6 +208,8 @@ CATALOG: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
     'winreg.SaveKey': (('key', 'file_name'), 'windows', ('current', '2021')),
     'winreg.SetValue': (('key', 'sub_key', 'type', 'value'), 'windows', ('current', '2021')),
 }
+
+OLDEST_PYTHON = '3.11'
 
 SINCE: dict[str, str] = {
     '_thread.start_joinable_thread': '3.13',

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from opentelemetry.instrumentation.audithook import _redaction, _selection
-from opentelemetry.instrumentation.audithook._catalog import CATALOG, SINCE
+from opentelemetry.instrumentation.audithook._catalog import CATALOG, OLDEST_PYTHON, SINCE
 from opentelemetry.instrumentation.audithook._config import Config, parse_config
 from opentelemetry.instrumentation.audithook.version import __version__
 
@@ -39,7 +39,7 @@ def _event_rows(category: str | None, select: str | None) -> list[dict[str, Any]
                 "category": cat,
                 "arguments": list(args),
                 "tables": list(tables),
-                "since": SINCE.get(name, "3.11"),
+                "since": SINCE.get(name, OLDEST_PYTHON),
                 "default": name in _selection.DEFAULT_EVENTS,
                 "redacted": sorted(_redaction.TREATMENTS.get(name, {})),
             }
@@ -80,7 +80,7 @@ def _print_events(rows: list[dict[str, Any]]) -> None:
         flags = ("default" if r["default"] else "") + (
             " redacts:" + ",".join(r["redacted"]) if r["redacted"] else ""
         )
-        if r["since"] != "3.11":
+        if r["since"] != OLDEST_PYTHON:
             flags += f" python>={r['since']}"
         print(f"{r['event']:<{width}}  {r['category']:<8}  ({', '.join(r['arguments'])})  {flags}")
     print(f"{len(rows)} events")
