@@ -24,6 +24,10 @@ from opentelemetry import trace
 
 tracer = trace.get_tracer("demo-app")
 
+# Files the report writes in one span: more than the per-span budget of one
+# event name (OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET, 16 by default).
+REPORT_PAGES = 50
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
@@ -53,7 +57,7 @@ def handle_order(workdir: str, port: int) -> None:
     with tracer.start_as_current_span("render-report"):
         # A burst of small files: the span keeps a budget of them, the rest
         # are counted (python.audit.events.dropped, reason span_budget).
-        for page in range(50):
+        for page in range(REPORT_PAGES):
             with open(os.path.join(workdir, f"page-{page}.txt"), "w", encoding="utf-8") as f:
                 f.write(f"page {page}")
 

@@ -74,3 +74,69 @@ def test_config_text_output() -> None:
     assert "code location:     off" in off
     assert "warning: OTEL_PYTHON_AUDITHOOK_NO_SPAN='bogus'" in proc.stdout
     assert "subprocess.Popen: args (command), env (redact)" in proc.stdout
+
+
+def test_config_lists_only_the_selectors_that_match_nothing_in_the_table() -> None:
+    # `open` and `socket.*` are in the table: only the typo is worth a word
+    proc = cli("config", "--json", OTEL_PYTHON_AUDITHOOK_EVENTS="open,socket.*,opne,zz.*")
+    report = json.loads(proc.stdout)
+    assert report["uncatalogued_selectors"] == ["opne", "zz.*"]
+    text = cli("config", OTEL_PYTHON_AUDITHOOK_EVENTS="open,opne").stdout
+    assert "not in the table:  opne\n" in text
+
+
+def test_config_says_which_hook_runs_and_reports_a_bad_pure_python_value() -> None:
+    c = json.loads(cli("config", "--json").stdout)
+    assert c["hook"] == "C accelerator"
+    forced = json.loads(cli("config", "--json", OTEL_PYTHON_AUDITHOOK_PURE_PYTHON="true").stdout)
+    assert forced["hook"] == "pure Python (OTEL_PYTHON_AUDITHOOK_PURE_PYTHON=true)"
+    assert forced["warnings"] == []
+    bad = json.loads(cli("config", "--json", OTEL_PYTHON_AUDITHOOK_PURE_PYTHON="maybe").stdout)
+    assert bad["hook"] == "C accelerator"
+    assert bad["warnings"] == [
+        "OTEL_PYTHON_AUDITHOOK_PURE_PYTHON='maybe': must be true or false; using false instead"
+    ]
+    text = cli("config", OTEL_PYTHON_AUDITHOOK_PURE_PYTHON="true").stdout
+    assert "hook:              pure Python (OTEL_PYTHON_AUDITHOOK_PURE_PYTHON=true)\n" in text
+
+
+def test_config_says_why_the_c_hook_does_not_load() -> None:
+    # the import fails, as a missing or broken build's would
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['opentelemetry.instrumentation.audithook._speedups'] = None;"
+            "from opentelemetry.instrumentation.audithook._cli import main;"
+            "sys.exit(main(['config', '--json']))",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    report = json.loads(proc.stdout)
+    assert report["hook"].startswith("pure Python (the C accelerator does not load: "), report
+
+
+def test_warnings_name_the_package_wherever_they_are_printed() -> None:
+    # No logging configured: Python's last-resort handler prints the bare message.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from opentelemetry.instrumentation.audithook import AuditHookInstrumentor;"
+            "AuditHookInstrumentor().instrument()",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=clean_env(OTEL_PYTHON_AUDITHOOK_PURE_PYTHON="maybe"),
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "opentelemetry-instrumentation-audithook: OTEL_PYTHON_AUDITHOOK_PURE_PYTHON='maybe':"
+        " must be true or false; using false instead"
+    ]

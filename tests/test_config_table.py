@@ -3,13 +3,14 @@ variable, the value and the fallback, and a configuration that works."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 import pytest
 
 from conftest import Runner
-from opentelemetry.instrumentation.audithook import _config
+from opentelemetry.instrumentation.audithook import _config, environment_variables
 from opentelemetry.instrumentation.audithook._config import parse_config
 
 BAD_VALUES = ["", "abc", "-1", "2", "nan", "no.such.event", "zz*", "[", "ünïcode"]
@@ -26,11 +27,32 @@ VARIABLES: dict[str, tuple[set[str], str]] = {
     "OTEL_PYTHON_AUDITHOOK_NO_SPAN": (set(), "'log'"),
     "OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW": ({""}, "''"),
     "OTEL_PYTHON_AUDITHOOK_CODE_LOCATION": ({""}, "auto"),
+    "OTEL_PYTHON_AUDITHOOK_EMIT": (set(), "'span_event'"),
+    "OTEL_PYTHON_AUDITHOOK_PURE_PYTHON": ({""}, "false"),
 }
+
+
+def test_the_table_covers_every_variable_and_every_option() -> None:
+    documented = {
+        name for name in vars(environment_variables) if name.startswith("OTEL_PYTHON_AUDITHOOK_")
+    }
+    assert set(VARIABLES) == documented
+    assert {option.variable for option in _config.OPTIONS} == documented
+    # each option fills its own Config field
+    assert sorted(option.field for option in _config.OPTIONS) == sorted(
+        field.name for field in dataclasses.fields(_config.Config)
+    )
+
 
 # Selector variables keep a selector that matches nothing in the catalog (a
 # library may raise such events) but still warn about it, naming it as kept.
 KEPT_AS_GIVEN = "it as given, for events that libraries raise with sys.audit()"
+
+
+def _ratio(config: _config.Config, event: str) -> float:
+    rules = config.rules_for(event)
+    assert rules is not None, event
+    return rules.sample_ratio
 
 
 def _cases() -> list[tuple[str, str]]:
@@ -56,7 +78,8 @@ def test_each_variable_with_each_bad_value(
         return
     assert len(messages) == 1, messages
     (message,) = messages
-    assert message.startswith(f"{variable}={value!r}: ")
+    # the package's name first: most applications print no logger name
+    assert message.startswith(f"opentelemetry-instrumentation-audithook: {variable}={value!r}: ")
     selector_kept = KEPT_AS_GIVEN in message
     if selector_kept:
         assert variable in ("OTEL_PYTHON_AUDITHOOK_EVENTS", "OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW")
@@ -67,7 +90,8 @@ def test_each_variable_with_each_bad_value(
     assert config.max_value_length > 0
     assert config.rate_limit >= 0
     assert config.no_span in ("log", "drop")
-    assert 0.0 <= config.sample_ratio("open") <= 1.0
+    assert config.emit in ("span_event", "log")
+    assert all(0.0 <= ratio <= 1.0 for _, ratio in config.sample_ratios)
 
 
 @pytest.mark.parametrize(
@@ -81,15 +105,18 @@ def test_each_variable_with_each_bad_value(
     ],
 )
 def test_sample_ratio_grammar(value: str, ratios: dict[str, float]) -> None:
-    config = parse_config({"OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO": value})
+    config = parse_config(
+        {"OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO": value, "OTEL_PYTHON_AUDITHOOK_EVENTS": "@all"}
+    )
     for event, ratio in ratios.items():
-        assert config.sample_ratio(event) == ratio, event
+        rules = config.rules_for(event)
+        assert rules is not None and rules.sample_ratio == ratio, event
 
 
 def test_sample_ratio_keeps_the_good_pairs(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         config = parse_config({"OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO": "open=0.5,x=abc,-y=1,z=7"})
-    assert config.sample_ratio("open") == 0.5
+    assert _ratio(config, "open") == 0.5
     (record,) = caplog.records
     message = record.getMessage()
     assert "'abc' is not a number" in message
@@ -130,16 +157,23 @@ def test_good_keyword_arguments() -> None:
         capture_raw=["os.putenv"],
         code_location=False,
     )
-    assert config.sample_ratio("open") == 0.5
+    assert _ratio(config, "open") == 0.5
     assert config.rate_limit == 0
     assert config.span_event_budget == 0
     assert config.no_span == "drop"
-    assert config.raw("os.putenv") and not config.raw("compile")
+    putenv, compile_ = config.rules_for("os.putenv"), config.rules_for("compile")
+    assert putenv is not None and putenv.raw
+    assert compile_ is not None and not compile_.raw
+    # raw: the value is no longer redacted
+    assert dict(putenv.arguments)["python.audit.arg.value"] == "path"
+    assert dict(compile_.arguments)["python.audit.arg.source"] == "redact"
     assert config.code_location is False
 
 
 def test_all_variables_bad_at_once_still_instrument(run: Runner) -> None:
-    env = {variable: "[" for variable in VARIABLES}
+    # (the implementation's own variable is set by the fixture; its bad
+    # value is the CLI test's)
+    env = {v: "[" for v in VARIABLES if v != "OTEL_PYTHON_AUDITHOOK_PURE_PYTHON"}
     t = run(
         """
 with span("work"):
@@ -149,5 +183,5 @@ dump()
         env=env,
     )
     assert t.event("work", "open")["file.path"] == "f.txt"
-    for variable in VARIABLES:
+    for variable in env:
         assert t.stderr.count(f"{variable}='['") == 1, variable

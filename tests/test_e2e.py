@@ -5,6 +5,7 @@ The stack itself, run for real, is tests/test_stack.py."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -22,6 +23,12 @@ from _otlp_grpc_sink import OtlpGrpcSink
 from _otlp_sink import OtlpSink
 from _stack import COLLECTOR_CONFIG, DEPLOY, binary, compose, dashboard
 from conftest import ROOT, run_instrumented
+from opentelemetry.instrumentation.audithook._config import Config
+
+_spec = importlib.util.spec_from_file_location("demo_app", ROOT / "examples" / "demo_app.py")
+assert _spec is not None and _spec.loader is not None
+DEMO = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(DEMO)
 
 
 def _run_demo(env: dict[str, str], iterations: int = 1) -> subprocess.CompletedProcess[str]:
@@ -60,13 +67,15 @@ def _check_exported(spans: list[Any], metrics: list[Any], logs: list[Any]) -> No
     assert events["subprocess.Popen"]["process.executable.path"] == sys.executable
     assert events["open"]["code.file.path"].endswith("demo_app.py")
     report = by_name["render-report"]
-    assert len(report.events) == 16  # the per-span budget of one event name
-    assert _attrs(report.attributes)["python.audit.span_budget.dropped"] == 34
+    pages, budget = DEMO.REPORT_PAGES, Config().span_event_budget
+    assert pages > budget  # else the demo would not show the budget at work
+    assert len(report.events) == budget  # the per-span budget of one event name
+    assert _attrs(report.attributes)["python.audit.span_budget.dropped"] == pages - budget
     names = {m.name: m for m in metrics}
     points = names["python.audit.events"].sum.data_points
     assert names["python.audit.events"].unit == "{event}"
     per_event = {_attrs(p.attributes)["python.audit.event"]: p.as_int for p in points}
-    assert per_event["open"] >= 51
+    assert per_event["open"] >= pages + 1  # the order, the pages, and any import
     assert per_event["subprocess.Popen"] == 1
     dropped = names["python.audit.events.dropped"].sum.data_points
     reasons = {_attrs(p.attributes)["python.audit.drop.reason"] for p in dropped}

@@ -12,14 +12,43 @@ import zipfile
 
 import pytest
 
-from conftest import ROOT, Runner, clean_env, run_scenario
+from conftest import ROOT, Runner, clean_env, need_c, run_scenario
 
 
 def test_the_c_accelerator_was_built_here() -> None:
-    # CI has a compiler: the C path must be what the suite exercises there.
-    from opentelemetry.instrumentation.audithook import _speedups
+    # CI has a compiler (AUDITHOOK_REQUIRE_C=1): the C path must be what the
+    # suite exercises there.
+    need_c()
+    from opentelemetry.instrumentation.audithook import _purehook, _speedups
 
-    assert _speedups.MODE_FAST == 4
+    for name in ("FLAG_SELECTED", "FLAG_FAST", "FLAG_OVERFLOW", "PROBE_EVENT"):
+        assert getattr(_speedups, name) == getattr(_purehook, name), name
+    assert (_speedups.WALK_IS_SILENT, _purehook.WALK_IS_SILENT) == (True, False)
+
+
+def _pytest_without_c(*tests: str, required: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=clean_env(AUDITHOOK_PRETEND_NO_C="1", AUDITHOOK_REQUIRE_C=required),
+        timeout=300,
+    )
+
+
+def test_c_cases_skip_where_the_accelerator_was_not_built() -> None:
+    built_here = "tests/test_implementations.py::test_the_c_accelerator_was_built_here"
+    proc = _pytest_without_c(
+        "tests/test_implementations.py::test_pure_python_can_be_forced", built_here, required="0"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed, 2 skipped" in proc.stdout, proc.stdout
+    # where a compiler exists (.ci/run), the same case is a failure
+    required = _pytest_without_c(built_here, required="1")
+    assert required.returncode == 1, required.stdout
+    assert "AUDITHOOK_REQUIRE_C=1 requires it" in required.stdout
 
 
 def test_pure_python_can_be_forced(run: Runner, implementation: str) -> None:

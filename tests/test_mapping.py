@@ -11,12 +11,9 @@ from typing import Any
 
 import pytest
 
-from opentelemetry.instrumentation.audithook._mapping import (
-    MAX_ITEMS,
-    argument_keys,
-    map_arguments,
-    value_of,
-)
+from opentelemetry.instrumentation.audithook._mapping import map_arguments
+from opentelemetry.instrumentation.audithook._treatments import argument_keys
+from opentelemetry.instrumentation.audithook._values import MAX_ITEMS, value_of
 
 CALLS: list[str] = []
 

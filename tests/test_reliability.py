@@ -39,10 +39,11 @@ def boom(*args):
 _location.caller_location = boom
 """,
     "emitting": """
-from opentelemetry.instrumentation.audithook import _emit
+import dataclasses
+from opentelemetry.instrumentation.audithook._hook import STATE
 def boom(*args):
     raise RuntimeError("injected emitting bug")
-_emit._add_span_event = boom
+STATE.emitter.seam = dataclasses.replace(STATE.emitter.seam, add_span_event=boom)
 """,
 }
 

@@ -33,6 +33,11 @@ apply (``file.path``, ``server.address``, ``server.port``,
 ``python.audit.category``) and ``python.audit.events.dropped`` (attributes
 ``python.audit.event`` and ``python.audit.drop.reason``).
 
+With ``OTEL_PYTHON_AUDITHOOK_EMIT=log`` every event is a log record instead
+(``event_name`` = the audit event's name, the same attributes, the trace and
+span ids of the current span), the shape OpenTelemetry's log-based events
+take (OTEP 4430); it needs a LoggerProvider that exports.
+
 Selection
 ---------
 
@@ -58,7 +63,9 @@ of the span's event limit, so the SDK never evicts an event).  Events with no
 recording span become log records (``OTEL_PYTHON_AUDITHOOK_NO_SPAN=log``, the
 default) when a LoggerProvider is configured.  Whatever is not exported is
 counted in ``python.audit.events.dropped`` with its reason: ``sampled_out``,
-``rate_limited``, ``span_budget``, ``no_span`` or ``hook_error``.
+``rate_limited``, ``rate_limited_total``, ``span_budget``, ``no_span``,
+``no_logs`` (``emit="log"`` with no LoggerProvider that exports) or
+``hook_error``.
 
 Values
 ------
@@ -92,8 +99,8 @@ hook that does nothing; events raised in subinterpreters are not recorded.
 Checking a configuration
 ------------------------
 
-``python -m opentelemetry.instrumentation.audithook config`` prints what the
-current environment selects, samples, limits and redacts;
+``python -m opentelemetry.instrumentation.audithook config`` prints which hook
+runs and what the current environment selects, samples, limits and redacts;
 ``python -m opentelemetry.instrumentation.audithook events --category network``
 lists the catalog.
 
@@ -109,6 +116,7 @@ environment variables of the same meaning (see ``environment_variables``):
 * ``rate_limit``: a number >= 0 (0: no limit), per event name.
 * ``rate_limit_total``: a number >= 0 (0: no limit), for the whole process.
 * ``span_event_budget``: an int >= 0 (0: no per-name budget).
+* ``emit``: ``"span_event"`` or ``"log"``.
 * ``no_span``: ``"log"`` or ``"drop"``.
 * ``capture_raw``: selectors of events exported without redaction.
 * ``code_location``: a bool (not given: on with the C hook, off with the
@@ -124,23 +132,21 @@ the new configuration.  Span events go on whatever span is current, so
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Collection
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from opentelemetry.instrumentation.audithook import _emit, _hook, _purehook
+from opentelemetry.instrumentation.audithook import _emit, _hook, _log
 from opentelemetry.instrumentation.audithook._config import parse_config
 from opentelemetry.instrumentation.audithook.package import _instruments
 from opentelemetry.instrumentation.audithook.version import __version__
 
 __all__ = ["AuditHookInstrumentor", "__version__"]
 
-# Keyword arguments every instrumentor may be given; ours uses meter_provider.
-_logger = logging.getLogger("opentelemetry.instrumentation.audithook")
-
+# Keyword arguments every instrumentor may be given; ours uses meter_provider
+# and logger_provider.
 _PROVIDER_KWARGS = ("tracer_provider", "meter_provider", "logger_provider", "event_logger_provider")
 
 
@@ -163,21 +169,15 @@ class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         try:
             if key not in self._meters:
                 self._meters[key] = _emit.Instruments(meter_provider, state)
-            state.install()
-            impl = state.impl
-            emitter = _emit.Emitter(
-                config,
-                state.counts,
-                providers["logger_provider"],
-                walk=impl.caller_location if impl is not None else None,
-                walk_is_silent=impl is not None and impl is not _purehook,
-                raised_by=impl.raised_by if impl is not None else None,
-            )
-            state.arm(emitter)
+            state.install(config.pure_python)
+            if state.impl is not None:
+                state.arm(
+                    _emit.Emitter(config, state.counts, state.impl, providers["logger_provider"])
+                )
         except Exception:  # never BaseException: Ctrl-C must reach the app
             # Only a bad explicit argument (ValueError above) stops instrument();
             # anything else the environment does to us is a warning.
-            _logger.warning("audit events will not be recorded: instrument() failed", exc_info=True)
+            _log.warning("audit events will not be recorded: instrument() failed", exc_info=True)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _hook.STATE.disarm()

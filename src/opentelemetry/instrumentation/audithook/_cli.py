@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from opentelemetry.instrumentation.audithook import _redaction, _selection
+from opentelemetry.instrumentation.audithook import _impl, _log, _selection, _treatments
 from opentelemetry.instrumentation.audithook._catalog import CATALOG, OLDEST_PYTHON, SINCE
 from opentelemetry.instrumentation.audithook._config import Config, parse_config
 from opentelemetry.instrumentation.audithook.version import __version__
@@ -41,24 +41,26 @@ def _event_rows(category: str | None, select: str | None) -> list[dict[str, Any]
                 "tables": list(tables),
                 "since": SINCE.get(name, OLDEST_PYTHON),
                 "default": name in _selection.DEFAULT_EVENTS,
-                "redacted": sorted(_redaction.TREATMENTS.get(name, {})),
+                "redacted": sorted(_treatments.TREATMENTS.get(name, {})),
             }
         )
     return rows
 
 
 def _config_report(config: Config) -> dict[str, Any]:
-    selected = config.selection.catalog_events()
-    sampled = {name: config.sample_ratio(name) for name in selected}
+    rules = {name: config.rules_for(name) for name in CATALOG}
+    selected = {name: r for name, r in rules.items() if r is not None}
+    import_rules = selected.get("import")
     return {
         "events": config.selection.text,
-        "selected": selected,
+        "selected": list(selected),
         "selected_count": len(selected),
-        "uncatalogued_selectors": [
-            s.text for s in config.selection.selectors if s.kind in ("name", "glob")
-        ],
-        "import_of_stdlib_modules": config.selection.mode("import") == _selection.SELECTED,
-        "sample_ratio": {name: r for name, r in sampled.items() if r < 1.0},
+        "uncatalogued_selectors": _selection.unmatched(config.selection),
+        "import_of_stdlib_modules": import_rules is not None
+        and import_rules.selected == _selection.SELECTED,
+        "hook": _impl.describe(config.pure_python),
+        "emit": config.emit,
+        "sample_ratio": {n: r.sample_ratio for n, r in selected.items() if r.sample_ratio < 1.0},
         "rate_limit_per_second": config.rate_limit or None,
         "rate_limit_total_per_second": config.rate_limit_total or None,
         "span_event_budget": config.span_event_budget or None,
@@ -67,10 +69,10 @@ def _config_report(config: Config) -> dict[str, Any]:
         "max_value_length": config.max_value_length,
         "redacted": {
             name: {arg: how for arg, how in sorted(treat.items())}
-            for name, treat in sorted(_redaction.TREATMENTS.items())
-            if name in selected and not config.raw(name)
+            for name, treat in sorted(_treatments.TREATMENTS.items())
+            if name in selected and not selected[name].raw
         },
-        "captured_raw": [name for name in selected if config.raw(name)],
+        "captured_raw": [name for name, r in selected.items() if r.raw],
     }
 
 
@@ -88,8 +90,12 @@ def _print_events(rows: list[dict[str, Any]]) -> None:
 
 def _print_config(report: dict[str, Any], warnings: list[str]) -> None:
     print(f"opentelemetry-instrumentation-audithook {__version__}")
+    print(f"hook:              {report['hook']}")
+    print(f"emitted as:        {report['emit']}")
     print(f"events:            {report['events']}")
     print(f"selected:          {report['selected_count']} events of the audit events table")
+    if report["uncatalogued_selectors"]:
+        print("not in the table:  " + ", ".join(report["uncatalogued_selectors"]))
     print(f"stdlib imports:    {'recorded' if report['import_of_stdlib_modules'] else 'left out'}")
     if report["sample_ratio"]:
         ratios = ", ".join(f"{k}={v:g}" for k, v in report["sample_ratio"].items())
@@ -127,7 +133,8 @@ class _Collect(logging.Handler):
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        # printed under our own heading: the package's name would only repeat it
+        self.messages.append(record.getMessage().removeprefix(_log.PREFIX))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     collect = _Collect()
-    logger = logging.getLogger("opentelemetry.instrumentation.audithook")
+    logger = _log.logger
     logger.addHandler(collect)
     logger.propagate = False
     try:

@@ -1,45 +1,112 @@
 """Configuration: the environment, parsed once into a frozen object.
 
 ``parse_config(environ, **kwargs)`` is pure apart from logging: tests patch
-``os.environ`` (or pass a dict) and call it.  Environment values that do not
-parse are logged once, as a warning naming the variable, the value and the
+``os.environ`` (or pass a dict) and call it.  Every option is one row of
+``OPTIONS``: its ``Config`` field, its keyword argument, its environment
+variable, and how each form is parsed.  Environment values that do not parse
+are logged once, as a warning naming the variable, the value and the
 fallback; keyword arguments that do not parse raise ``ValueError``.
+
+``Config.rules_for(event)`` is the configuration's whole answer for one event
+name; ``_plan`` builds the hook's per-name plan from it.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
-from opentelemetry.instrumentation.audithook import _selection
+from opentelemetry.instrumentation.audithook import _log, _selection, _treatments
 from opentelemetry.instrumentation.audithook.environment_variables import (
     OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW,
     OTEL_PYTHON_AUDITHOOK_CODE_LOCATION,
+    OTEL_PYTHON_AUDITHOOK_EMIT,
     OTEL_PYTHON_AUDITHOOK_EVENTS,
     OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH,
     OTEL_PYTHON_AUDITHOOK_NO_SPAN,
+    OTEL_PYTHON_AUDITHOOK_PURE_PYTHON,
     OTEL_PYTHON_AUDITHOOK_RATE_LIMIT,
     OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL,
     OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO,
     OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET,
 )
 
-_logger = logging.getLogger("opentelemetry.instrumentation.audithook")
+EMIT_SPAN_EVENT = "span_event"
+EMIT_LOG = "log"
+NO_SPAN_LOG = "log"
+NO_SPAN_DROP = "drop"
 
-DEFAULT_EVENTS = "@default"
-DEFAULT_MAX_VALUE_LENGTH = 1024
-DEFAULT_RATE_LIMIT = 100.0
-DEFAULT_RATE_LIMIT_TOTAL = 1000.0
-DEFAULT_SPAN_EVENT_BUDGET = 16
-NO_SPAN_MODES = ("log", "drop")
-DEFAULT_NO_SPAN = "log"
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 # (selector or None for "every event", ratio); the first match wins.
 SampleRatios = tuple[tuple[_selection.Selector | None, float], ...]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the configuration says about one selected event name."""
+
+    selected: int
+    """``_selection.SELECTED``, or ``SELECTED_NON_STDLIB`` (``import`` in @default)."""
+    arguments: _treatments.ArgumentKeys
+    """(attribute key, treatment) for each argument the catalog names."""
+    sample_ratio: float
+    raw: bool
+    """Exported without redaction (``OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW``)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the hook needs to know, fixed at instrument() time.
+
+    The defaults here are the documented defaults of the variables."""
+
+    selection: _selection.Selection = _selection.DEFAULT_SELECTION
+    max_value_length: int = 1024
+    sample_ratios: SampleRatios = ()
+    rate_limit: float = 100.0
+    rate_limit_total: float = 1000.0
+    span_event_budget: int = 16
+    no_span: str = NO_SPAN_LOG
+    emit: str = EMIT_SPAN_EVENT
+    capture_raw: _selection.Selection = _selection.EMPTY_SELECTION
+    # None: on with the C hook, off with the pure one (whose frame walk other
+    # audit hooks would see)
+    code_location: bool | None = None
+    # read when the hook is installed, the first instrument() of the process
+    pure_python: bool = False
+
+    def rules_for(self, event: str) -> Rules | None:
+        """The rules for one event name; None when it is not selected."""
+        selected = self.selection.mode(event)
+        if not selected:
+            return None
+        ratio = 1.0
+        for selector, value in self.sample_ratios:
+            if selector is None or selector.mode_for(event):
+                ratio = value
+                break
+        raw = bool(self.capture_raw.mode(event))
+        return Rules(selected, _treatments.argument_keys(event, raw=raw), ratio, raw)
+
+
+# --- one option: parse from the environment (warn, fall back) or a keyword (raise) ---------
+
+
+@dataclass(frozen=True)
+class Option:
+    field: str
+    """The ``Config`` field."""
+    variable: str
+    keyword: str | None
+    """The ``instrument()`` keyword; None: the environment only."""
+    from_env: Callable[[str, str, Any], Any]
+    """(variable, value, default) -> the value, or the default after a warning."""
+    from_arg: Callable[[str, Any], Any]
+    """(keyword, value) -> the value; raises ValueError."""
+
 
 # A process reads its environment a few times at most (instrument() again after
 # uninstrument()); the same bad value is reported once, not at every re-arm.
@@ -51,77 +118,49 @@ def _warn(variable: str, value: str, problem: str, fallback: str) -> None:
     if key in _warned:
         return
     _warned.add(key)
-    _logger.warning("%s=%r: %s; using %s instead", variable, value, problem, fallback)
-
-
-@dataclass(frozen=True)
-class Config:
-    """Everything the hook needs to know, fixed at instrument() time."""
-
-    selection: _selection.Selection = _selection.DEFAULT_SELECTION
-    max_value_length: int = DEFAULT_MAX_VALUE_LENGTH
-    sample_ratios: SampleRatios = ()
-    rate_limit: float = DEFAULT_RATE_LIMIT
-    rate_limit_total: float = DEFAULT_RATE_LIMIT_TOTAL
-    span_event_budget: int = DEFAULT_SPAN_EVENT_BUDGET
-    no_span: str = DEFAULT_NO_SPAN
-    capture_raw: _selection.Selection = _selection.EMPTY_SELECTION
-    # None: on with the C hook, off with the pure one (whose frame walk other
-    # audit hooks would see)
-    code_location: bool | None = None
-
-    def sample_ratio(self, event: str) -> float:
-        for selector, ratio in self.sample_ratios:
-            if selector is None or selector.mode_for(event):
-                return ratio
-        return 1.0
-
-    def raw(self, event: str) -> bool:
-        return bool(self.capture_raw.mode(event))
+    _log.warning("%s=%r: %s; using %s instead", variable, value, problem, fallback)
 
 
 def _split(value: str) -> list[str]:
     return [part for part in (p.strip() for p in value.split(",")) if part]
 
 
-def _selection_from_env(var: str, raw: str | None, default: str) -> _selection.Selection:
-    fallback = _selection.parse_selection(_split(default))[0]
-    if raw is None:
-        return fallback
-    items = _split(raw)
-    if not items:
-        if raw.strip() == "" and default == "":
-            return fallback
-        _warn(var, raw, "no selector given", repr(default))
-        return fallback
-    selection, problems = _selection.parse_selection(items)
-    if not selection.selectors:
-        _warn(var, raw, "; ".join(problems), repr(default))
-        return fallback
-    if problems:
-        _warn(var, raw, "; ".join(problems), repr(selection.text))
-    for text in _selection.unmatched(selection):
-        _warn(
-            var,
-            raw,
-            f"{text!r} matches no event in the audit events table",
-            "it as given, for events that libraries raise with sys.audit()",
-        )
-    return selection
+def _selectors(allow_empty: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    def from_env(var: str, raw: str, default: _selection.Selection) -> _selection.Selection:
+        items = _split(raw)
+        fallback = repr(default.text)
+        if not items:
+            if not raw.strip() and allow_empty:
+                return default
+            _warn(var, raw, "no selector given", fallback)
+            return default
+        selection, problems = _selection.parse_selection(items)
+        if not selection.selectors:
+            _warn(var, raw, "; ".join(problems), fallback)
+            return default
+        if problems:
+            _warn(var, raw, "; ".join(problems), repr(selection.text))
+        for text in _selection.unmatched(selection):
+            _warn(
+                var,
+                raw,
+                f"{text!r} matches no event in the audit events table",
+                "it as given, for events that libraries raise with sys.audit()",
+            )
+        return selection
 
+    def from_arg(name: str, value: str | Iterable[str]) -> _selection.Selection:
+        items = _split(value) if isinstance(value, str) else list(value)
+        if not all(isinstance(item, str) for item in items):
+            raise ValueError(f"{name}: every selector must be a str, got {items!r}")
+        selection, problems = _selection.parse_selection(items)
+        if problems:
+            raise ValueError(f"{name}: " + "; ".join(problems))
+        if not selection.selectors and not allow_empty:
+            raise ValueError(f"{name}: no selector given (use '@none' to select nothing)")
+        return selection
 
-def _selection_from_arg(
-    name: str, value: str | Iterable[str], allow_empty: bool
-) -> _selection.Selection:
-    items = _split(value) if isinstance(value, str) else list(value)
-    if not all(isinstance(item, str) for item in items):
-        raise ValueError(f"{name}: every selector must be a str, got {items!r}")
-    selection, problems = _selection.parse_selection(items)
-    if problems:
-        raise ValueError(f"{name}: " + "; ".join(problems))
-    if not selection.selectors and not allow_empty:
-        raise ValueError(f"{name}: no selector given (use '@none' to select nothing)")
-    return selection
+    return from_env, from_arg
 
 
 def _number(text: str, integer: bool) -> float:
@@ -137,32 +176,32 @@ def _bounds(low: float, high: float | None) -> str:
     return f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
 
 
-def _bounded_from_env(
-    var: str, raw: str | None, default: float, low: float, high: float | None, integer: bool
-) -> float:
-    if raw is None:
-        return default
-    try:
-        value = _number(raw, integer)
-    except ValueError:
-        _warn(var, raw, "not a whole number" if integer else "not a number", str(default))
-        return default
-    if value < low or (high is not None and value > high):
-        _warn(var, raw, f"must be {_bounds(low, high)}", str(default))
-        return default
-    return value
+def _bounded(
+    low: float, integer: bool, high: float | None = None
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    cast = int if integer else float
 
+    def from_env(var: str, raw: str, default: float) -> float:
+        try:
+            value = _number(raw, integer)
+        except ValueError:
+            _warn(var, raw, "not a whole number" if integer else "not a number", str(default))
+            return default
+        if value < low or (high is not None and value > high):
+            _warn(var, raw, f"must be {_bounds(low, high)}", str(default))
+            return default
+        return cast(value)
 
-def _bounded_from_arg(
-    name: str, value: object, low: float, high: float | None, integer: bool
-) -> float:
-    allowed = (int,) if integer else (int, float)
-    if type(value) not in allowed:
-        raise ValueError(f"{name} must be {'an int' if integer else 'a number'}, got {value!r}")
-    number = float(value)  # type: ignore[arg-type]
-    if number != number or number < low or (high is not None and number > high):
-        raise ValueError(f"{name} must be {_bounds(low, high)}, got {value!r}")
-    return number
+    def from_arg(name: str, value: object) -> float:
+        allowed = (int,) if integer else (int, float)
+        if type(value) not in allowed:
+            raise ValueError(f"{name} must be {'an int' if integer else 'a number'}, got {value!r}")
+        number = float(value)  # type: ignore[arg-type]
+        if number != number or number < low or (high is not None and number > high):
+            raise ValueError(f"{name} must be {_bounds(low, high)}, got {value!r}")
+        return cast(number)
+
+    return from_env, from_arg
 
 
 def _parse_ratios(text: str) -> tuple[SampleRatios, list[str]]:
@@ -201,13 +240,10 @@ def _parse_ratios(text: str) -> tuple[SampleRatios, list[str]]:
     return tuple(pairs), problems
 
 
-def _ratios_from_env(raw: str | None) -> SampleRatios:
-    if raw is None:
-        return ()
-    var = OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO
+def _ratios_from_env(var: str, raw: str, default: SampleRatios) -> SampleRatios:
     if not _split(raw):
         _warn(var, raw, "no ratio given", "'1'")
-        return ()
+        return default
     ratios, problems = _parse_ratios(raw)
     if problems:
         kept = ",".join(f"{s.text if s else ''}={r:g}".lstrip("=") for s, r in ratios) or "1"
@@ -215,133 +251,104 @@ def _ratios_from_env(raw: str | None) -> SampleRatios:
     return ratios
 
 
-def _ratios_from_arg(value: object) -> SampleRatios:
+def _ratios_from_arg(name: str, value: object) -> SampleRatios:
     if type(value) in (int, float):
-        ratio = _bounded_from_arg("sample_ratio", value, 0.0, 1.0, integer=False)
-        return ((None, ratio),)
+        return ((None, _bounded(0.0, integer=False, high=1.0)[1](name, value)),)
     if not isinstance(value, str):
-        raise ValueError(f"sample_ratio must be a number or a str, got {value!r}")
+        raise ValueError(f"{name} must be a number or a str, got {value!r}")
     ratios, problems = _parse_ratios(value)
     if problems or not ratios:
-        raise ValueError("sample_ratio: " + ("; ".join(problems) or "nothing given"))
+        raise ValueError(f"{name}: " + ("; ".join(problems) or "nothing given"))
     return ratios
 
 
-def _choice_from_env(var: str, raw: str | None, choices: tuple[str, ...], default: str) -> str:
-    if raw is None:
+def _choice(*choices: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    def from_env(var: str, raw: str, default: str) -> str:
+        value = raw.strip().lower()
+        if value in choices:
+            return value
+        _warn(var, raw, f"must be one of {', '.join(choices)}", repr(default))
         return default
-    value = raw.strip().lower()
-    if value in choices:
+
+    def from_arg(name: str, value: object) -> str:
+        if type(value) is not str or value not in choices:
+            raise ValueError(f"{name} must be one of {choices}, got {value!r}")
         return value
-    _warn(var, raw, f"must be one of {', '.join(choices)}", repr(default))
-    return default
+
+    return from_env, from_arg
 
 
-def _optional_bool_from_env(var: str, raw: str | None) -> bool | None:
-    if raw is None or raw.strip().lower() in ("", "auto"):
-        return None
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    _warn(var, raw, "must be true, false or auto", "auto")
-    return None
+def _boolean(auto: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """true/false (and with ``auto``, auto or empty: None)."""
+    accepted = "true, false or auto" if auto else "true or false"
+
+    def from_env(var: str, raw: str, default: bool | None) -> bool | None:
+        value = raw.strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE or (not value and not auto):
+            return False
+        if auto and value in ("", "auto"):
+            return None
+        _warn(var, raw, f"must be {accepted}", "auto" if default is None else str(default).lower())
+        return default
+
+    def from_arg(name: str, value: object) -> bool:
+        if type(value) is not bool:
+            raise ValueError(f"{name} must be a bool, got {value!r}")
+        return value
+
+    return from_env, from_arg
 
 
-_KEYWORDS = frozenset(
-    {
-        "events",
-        "max_value_length",
-        "sample_ratio",
-        "rate_limit",
-        "rate_limit_total",
-        "span_event_budget",
-        "no_span",
-        "capture_raw",
-        "code_location",
-    }
-)
+def _option(
+    field: str,
+    variable: str,
+    parsers: tuple[Callable[..., Any], Callable[..., Any]],
+    keyword: str | None = "",
+) -> Option:
+    return Option(field, variable, field if keyword == "" else keyword, *parsers)
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Config)}
+
+OPTIONS: tuple[Option, ...] = (
+    _option("selection", OTEL_PYTHON_AUDITHOOK_EVENTS, _selectors(allow_empty=False),
+            keyword="events"),
+    _option("sample_ratios", OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO,
+            (_ratios_from_env, _ratios_from_arg), keyword="sample_ratio"),
+    _option("rate_limit", OTEL_PYTHON_AUDITHOOK_RATE_LIMIT, _bounded(0, integer=False)),
+    _option("rate_limit_total", OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL,
+            _bounded(0, integer=False)),
+    _option("span_event_budget", OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET,
+            _bounded(0, integer=True)),
+    _option("max_value_length", OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH,
+            _bounded(1, integer=True)),
+    _option("emit", OTEL_PYTHON_AUDITHOOK_EMIT, _choice(EMIT_SPAN_EVENT, EMIT_LOG)),
+    _option("no_span", OTEL_PYTHON_AUDITHOOK_NO_SPAN, _choice(NO_SPAN_LOG, NO_SPAN_DROP)),
+    _option("capture_raw", OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW, _selectors(allow_empty=True)),
+    _option("code_location", OTEL_PYTHON_AUDITHOOK_CODE_LOCATION, _boolean(auto=True)),
+    # the hook is installed once per process: no keyword could change it later
+    _option("pure_python", OTEL_PYTHON_AUDITHOOK_PURE_PYTHON, _boolean(auto=False),
+            keyword=None),
+)  # fmt: skip
+
+KEYWORDS: dict[str, Option] = {o.keyword: o for o in OPTIONS if o.keyword is not None}
 
 
 def parse_config(environ: Mapping[str, str], **kwargs: Any) -> Config:
     """Build the configuration: keyword arguments win over ``environ``."""
-    unknown = set(kwargs) - _KEYWORDS
+    unknown = set(kwargs) - set(KEYWORDS)
     if unknown:
         raise ValueError(f"unknown keyword argument(s): {', '.join(sorted(unknown))}")
-    arg = {k: v for k, v in kwargs.items() if v is not None}
-    env = environ.get
-
-    if "events" in arg:
-        selection = _selection_from_arg("events", arg["events"], allow_empty=False)
-    else:
-        selection = _selection_from_env(
-            OTEL_PYTHON_AUDITHOOK_EVENTS, env(OTEL_PYTHON_AUDITHOOK_EVENTS), DEFAULT_EVENTS
-        )
-    if "capture_raw" in arg:
-        capture_raw = _selection_from_arg("capture_raw", arg["capture_raw"], allow_empty=True)
-    else:
-        capture_raw = _selection_from_env(
-            OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW, env(OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW), ""
-        )
-
-    def bounded(name: str, var: str, default: float, low: float, integer: bool) -> float:
-        if name in arg:
-            return _bounded_from_arg(name, arg[name], low, None, integer)
-        return _bounded_from_env(var, env(var), default, low, None, integer)
-
-    max_len = bounded(
-        "max_value_length",
-        OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH,
-        DEFAULT_MAX_VALUE_LENGTH,
-        1,
-        True,
-    )
-    rate = bounded("rate_limit", OTEL_PYTHON_AUDITHOOK_RATE_LIMIT, DEFAULT_RATE_LIMIT, 0, False)
-    rate_total = bounded(
-        "rate_limit_total",
-        OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL,
-        DEFAULT_RATE_LIMIT_TOTAL,
-        0,
-        False,
-    )
-    budget = bounded(
-        "span_event_budget",
-        OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET,
-        DEFAULT_SPAN_EVENT_BUDGET,
-        0,
-        True,
-    )
-
-    if "sample_ratio" in arg:
-        ratios = _ratios_from_arg(arg["sample_ratio"])
-    else:
-        ratios = _ratios_from_env(env(OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO))
-
-    if "no_span" in arg:
-        if arg["no_span"] not in NO_SPAN_MODES:
-            raise ValueError(f"no_span must be one of {NO_SPAN_MODES}, got {arg['no_span']!r}")
-        no_span = arg["no_span"]
-    else:
-        var = OTEL_PYTHON_AUDITHOOK_NO_SPAN
-        no_span = _choice_from_env(var, env(var), NO_SPAN_MODES, DEFAULT_NO_SPAN)
-
-    if "code_location" in arg:
-        if type(arg["code_location"]) is not bool:
-            raise ValueError(f"code_location must be a bool, got {arg['code_location']!r}")
-        code_location: bool | None = arg["code_location"]
-    else:
-        var = OTEL_PYTHON_AUDITHOOK_CODE_LOCATION
-        code_location = _optional_bool_from_env(var, env(var))
-
-    return Config(
-        selection=selection,
-        max_value_length=int(max_len),
-        sample_ratios=ratios,
-        rate_limit=rate,
-        rate_limit_total=rate_total,
-        span_event_budget=int(budget),
-        no_span=no_span,
-        capture_raw=capture_raw,
-        code_location=code_location,
-    )
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        keyword = option.keyword
+        given = kwargs.get(keyword) if keyword is not None else None
+        if keyword is not None and given is not None:
+            values[option.field] = option.from_arg(keyword, given)
+            continue
+        raw = environ.get(option.variable)
+        if raw is not None:
+            values[option.field] = option.from_env(option.variable, raw, _DEFAULTS[option.field])
+    return Config(**values)

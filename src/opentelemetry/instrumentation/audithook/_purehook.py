@@ -2,7 +2,7 @@
 
 Same functions, same behaviour; used where the C extension could not be
 built, or when ``OTEL_PYTHON_AUDITHOOK_PURE_PYTHON=true``.  The hot path is one
-dict lookup: each event name maps to its mode (0 when it is not selected or
+dict lookup: each event name maps to its flags (0 when it is not selected or
 the hook is disarmed), so an unselected event costs one ``dict.get`` and one
 truth test.
 
@@ -26,16 +26,19 @@ from collections.abc import Callable
 from types import FunctionType, MethodType, TracebackType
 from typing import Any
 
-MODE_FAST = 4
-MODE_OVERFLOW = 8
+FLAG_SELECTED = 1
+FLAG_FAST = 4
+FLAG_OVERFLOW = 8
 PROBE_EVENT = "opentelemetry.instrumentation.audithook.probe"
+# caller_location needs sys._getframe and frame.f_code: other hooks see them
+WALK_IS_SILENT = False
 
 # Names remembered at once; past that the cache starts over (the C hook's
 # cache has the same bound).
 _CACHE_LIMIT = 3072
 
-Resolve = Callable[[str], int]
-Handle = Callable[[str, tuple[Any, ...]], None]
+_Resolve = Callable[[str], int]
+_Handle = Callable[[str, tuple[Any, ...]], None]
 
 # Python runs signal handlers in the main thread between any two bytecodes,
 # ours and the SDK's included, where an ``except Exception`` would swallow an
@@ -56,18 +59,18 @@ _busy: set[int] = set()
 _pinned: dict[str, int] = {}
 
 
-class _Flags:
+class _State:
     enabled = False
     installed = False
     probe_seen = False
-    resolve: Resolve | None = None
-    handle: Handle | None = None
+    resolve: _Resolve | None = None
+    handle: _Handle | None = None
 
 
 def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
-    get_mode = _cache.get
+    get_flags = _cache.get
     busy = _busy
-    flags = _Flags
+    state = _State
     main_thread = _MAIN_THREAD
     deferred = _DEFERRED
     # the C function: signal.pthread_sigmask's Python wrapper would give a
@@ -77,12 +80,12 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
     setmask = signal.SIG_SETMASK if sigmask else 0
 
     def audit_hook(event: str, args: tuple[Any, ...]) -> None:
-        mode = get_mode(event)
-        if mode == 0:
+        flags = get_flags(event)
+        if flags == 0:
             return
-        if mode is None and not flags.enabled:
+        if flags is None and not state.enabled:
             if event == PROBE_EVENT:
-                flags.probe_seen = True
+                state.probe_seen = True
             return
         thread = get_ident()
         if thread in busy:
@@ -97,16 +100,16 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
         try:
             if saved is not None:
                 sigmask(block, deferred)  # type: ignore[misc]
-            if mode is None:
+            if flags is None:
                 # First sight of this name: ask once.
-                mode = flags.resolve(event)  # type: ignore[misc]
-                if flags.enabled:
+                flags = state.resolve(event)  # type: ignore[misc]
+                if state.enabled:
                     if len(_cache) >= _CACHE_LIMIT:
                         clear_cache()
-                    _cache[event] = mode
-                if not mode:
+                    _cache[event] = flags
+                if not flags:
                     return
-            flags.handle(event, args)  # type: ignore[misc]
+            state.handle(event, args)  # type: ignore[misc]
         finally:
             busy.discard(thread)
             if saved is not None:
@@ -117,12 +120,12 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
     return audit_hook
 
 
-def install(resolve: Resolve, handle: Handle) -> bool | None:
+def install(resolve: _Resolve, handle: _Handle) -> bool | None:
     """Install the hook once: True, False if another hook refused it, None
     if another hook refused the probe event that would tell."""
-    _Flags.resolve = resolve
-    _Flags.handle = handle
-    if _Flags.installed:
+    _State.resolve = resolve
+    _State.handle = handle
+    if _State.installed:
         return True
     try:
         sys.addaudithook(_make_hook())
@@ -130,22 +133,22 @@ def install(resolve: Resolve, handle: Handle) -> bool | None:
         return False
     # An existing hook may veto ours (sys.addaudithook then adds nothing and
     # says nothing): raise a probe event and see whether it arrives.
-    _Flags.probe_seen = False
+    _State.probe_seen = False
     try:
         sys.audit(PROBE_EVENT)
     except Exception:  # refused before it reached us: ours may well be there
-        _Flags.installed = True
+        _State.installed = True
         return None
-    _Flags.installed = _Flags.probe_seen
-    return _Flags.installed
+    _State.installed = _State.probe_seen
+    return _State.installed
 
 
 def installed() -> bool:
-    return _Flags.installed
+    return _State.installed
 
 
 def set_enabled(flag: bool) -> None:
-    _Flags.enabled = bool(flag) and _Flags.installed
+    _State.enabled = bool(flag) and _State.installed
 
 
 def clear_cache() -> None:
@@ -154,9 +157,9 @@ def clear_cache() -> None:
     _cache.update(_pinned)
 
 
-def pin(name: str, mode: int) -> None:
+def pin(name: str, flags: int) -> None:
     """Resolve a name ahead of its first event, for good."""
-    _pinned[name] = _cache[name] = mode
+    _pinned[name] = _cache[name] = flags
 
 
 def set_fast_path(context_var: Any, suppress_keys: tuple[Any, ...], span_key: Any) -> None:

@@ -1,10 +1,13 @@
-"""What never leaves the process unless the user opts in: values.
+"""The redaction rules: what never leaves the process unless the user opts in.
+
+``_treatments`` says which argument of which event goes through which rule;
+here are the rules themselves.
 
 Default deny. Recognising secrets by what they look like (``--password``,
 ``token=``, key formats) leaks every secret whose flag or parameter has a name
 nobody listed, so no value is shown unless it is structure an operator needs:
 
-* ``REDACT``: the value is replaced by ``[REDACTED]`` (environment blocks,
+* ``REDACT`` (no rule needed): the value is replaced by ``[REDACTED]`` (environment blocks,
   request bodies and headers, protocol payloads, typed input, source code).
 * ``URL``: scheme, host, port and path stay; credentials, every query value
   (keys stay) and the fragment are replaced by ``REDACTED`` (the word of the
@@ -17,7 +20,6 @@ nobody listed, so no value is shown unless it is structure an operator needs:
 
 Every rule runs in time linear in its input, and scans at most ``MAX_SCAN``
 characters (values are cut to the configured length before they get here).
-``OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW`` lists events exported unredacted.
 """
 
 from __future__ import annotations
@@ -31,47 +33,8 @@ REDACTED = "[REDACTED]"
 # the URL unparseable ("[REDACTED]:[REDACTED]@host" reads as an IPv6 host).
 URL_REDACTED = "REDACTED"
 
-REDACT = "redact"
-URL = "url"
-COMMAND = "command"
-WINDOWS_COMMAND = "windows_command"
-SQLITE_DATABASE = "sqlite_database"
-HOST = "host"
-
 # The most of one value any rule reads, whatever the configured length.
 MAX_SCAN = 65_536
-
-# Arguments holding a host name, in any event: credentials can ride along.
-HOST_ARGS = frozenset({"host", "hostname"})
-
-TREATMENTS: dict[str, dict[str, str]] = {
-    "os.putenv": {"value": REDACT},
-    "subprocess.Popen": {"env": REDACT, "args": COMMAND},
-    "os.exec": {"env": REDACT, "args": COMMAND},
-    "os.posix_spawn": {"env": REDACT, "argv": COMMAND},
-    "os.spawn": {"env": REDACT, "args": COMMAND},
-    "os.system": {"command": COMMAND},
-    "pty.spawn": {"argv": COMMAND},
-    "_winapi.CreateProcess": {"command_line": WINDOWS_COMMAND},
-    "urllib.Request": {"fullurl": URL, "data": REDACT, "headers": REDACT},
-    "webbrowser.open": {"url": URL},
-    "http.client.send": {"data": REDACT},
-    "smtplib.send": {"data": REDACT},
-    "imaplib.send": {"data": REDACT},
-    "poplib.putline": {"line": REDACT},
-    "nntplib.putline": {"line": REDACT},
-    "ftplib.sendcmd": {"cmd": REDACT},
-    "telnetlib.Telnet.write": {"buffer": REDACT},
-    "builtins.input/result": {"result": REDACT},
-    "compile": {"source": REDACT},
-    "cpython.run_command": {"command": REDACT},
-    # the exception object is described by its type already; the message never
-    "sys.excepthook": {"value": REDACT, "traceback": REDACT},
-    "sys.unraisablehook": {"unraisable": REDACT},
-    "sqlite3.connect": {"database": SQLITE_DATABASE},
-    "winreg.SetValue": {"value": REDACT},
-    "winreg.ExpandEnvironmentStrings": {"str": REDACT},
-}
 
 # --- URLs --------------------------------------------------------------------------------------
 

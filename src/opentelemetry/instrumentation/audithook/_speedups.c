@@ -25,9 +25,9 @@
 #define COUNTED_CAPACITY 4096 /* a power of two */
 #define COUNTED_MAX 2048
 
-#define MODE_SELECTED 1
-#define MODE_FAST 4     /* may be counted here when the context holds no span */
-#define MODE_OVERFLOW 8 /* counted in the overflow bucket, not under its name */
+#define FLAG_SELECTED 1
+#define FLAG_FAST 4     /* may be counted here when the context holds no span */
+#define FLAG_OVERFLOW 8 /* counted in the overflow bucket, not under its name */
 
 static const char PROBE_EVENT[] = "opentelemetry.instrumentation.audithook.probe";
 
@@ -47,7 +47,7 @@ typedef struct {
     char *name; /* NULL: empty slot */
     size_t len;
     uint64_t hash;
-    int mode;
+    int flags;
     PyObject *pyname;  /* the name as str, made once */
     counted_t *count;  /* where a selected name is counted; never freed */
     int pinned;        /* survives emptying: resolved ahead of its first event */
@@ -87,7 +87,7 @@ same_name(const char *a, const char *b)
 static int enabled = 0;
 static int installed = 0;
 static int probe_seen = 0;
-static PyObject *resolver = NULL;    /* resolve(name: str) -> int mode */
+static PyObject *resolver = NULL;    /* resolve(name: str) -> int flags */
 static PyObject *handler = NULL;     /* handle(name: str, args: tuple) -> None */
 static PyObject *context_var = NULL; /* the OpenTelemetry context's ContextVar */
 static PyObject *suppress_keys = NULL; /* tuple of context keys */
@@ -295,17 +295,17 @@ counter_for(const char *event, uint64_t hash, size_t len, PyObject *pyname, char
  * made before the lock was taken; the ones used are set to NULL.  Lock and
  * GIL held. */
 static entry_t *
-insert(const char *event, uint64_t hash, size_t len, int mode, int pin, PyObject *pyname,
+insert(const char *event, uint64_t hash, size_t len, int flags, int pin, PyObject *pyname,
        char **copies)
 {
     counted_t *count = NULL;
-    if (mode & MODE_SELECTED) {
-        count = (mode & MODE_OVERFLOW) ? &overflow
+    if (flags & FLAG_SELECTED) {
+        count = (flags & FLAG_OVERFLOW) ? &overflow
                                        : counter_for(event, hash, len, pyname, &copies[1]);
     }
     entry_t *e = lookup(event, hash, len);
     if (e != NULL) {
-        e->mode = mode;
+        e->flags = flags;
         e->count = count;
         e->pinned |= pin;
         return e;
@@ -322,7 +322,7 @@ insert(const char *event, uint64_t hash, size_t len, int mode, int pin, PyObject
     copies[0] = NULL;
     e->len = len;
     e->hash = hash;
-    e->mode = mode;
+    e->flags = flags;
     e->pyname = Py_NewRef(pyname);
     e->count = count;
     cache_fill++;
@@ -332,7 +332,7 @@ insert(const char *event, uint64_t hash, size_t len, int mode, int pin, PyObject
 /* Remember a resolved name, and say where it is counted (NULL: it is not
  * selected).  GIL held, lock not held. */
 static int
-remember(const char *event, uint64_t hash, size_t len, int mode, int pin, PyObject *pyname,
+remember(const char *event, uint64_t hash, size_t len, int flags, int pin, PyObject *pyname,
          counted_t **count)
 {
     /* Allocated before the lock: nothing allocates while it is held. */
@@ -343,7 +343,7 @@ remember(const char *event, uint64_t hash, size_t len, int mode, int pin, PyObje
         }
     }
     lock_tables();
-    entry_t *e = insert(event, hash, len, mode, pin, pyname, copies);
+    entry_t *e = insert(event, hash, len, flags, pin, pyname, copies);
     *count = e != NULL ? e->count : NULL;
     unlock_tables();
     PyMem_RawFree(copies[0]);
@@ -403,7 +403,7 @@ elsewhere(const char *event)
     lock_tables();
     entry_t *e = lookup(event, hash, len);
     if (e != NULL) {
-        count = e->mode > 0 ? e->count : NULL;
+        count = e->flags > 0 ? e->count : NULL;
     }
     else {
         /* Emptied from the cache since: a name that has a count of its own
@@ -453,7 +453,7 @@ audit_hook(const char *event, PyObject *args, void *data)
     }
     size_t len = 0;
     uint64_t hash = 0;
-    int mode;
+    int flags;
     PyObject *pyname = NULL;
     counted_t *count = NULL;
     lock_tables();
@@ -469,13 +469,13 @@ audit_hook(const char *event, PyObject *args, void *data)
         len = e->len;
         hash = e->hash;
     }
-    mode = e != NULL ? e->mode : -1;
-    if (mode > 0) {
+    flags = e != NULL ? e->flags : -1;
+    if (flags > 0) {
         pyname = Py_NewRef(e->pyname);
         count = e->count;
     }
     unlock_tables();
-    if (mode == 0) {
+    if (flags == 0) {
         return 0; /* the hot path: an unselected event */
     }
     if (is_finalizing()) {
@@ -490,7 +490,7 @@ audit_hook(const char *event, PyObject *args, void *data)
      * Python side lets through is the application's (KeyboardInterrupt, a
      * signal handler's exception) and goes on to it. */
     int rc = 0;
-    if (mode < 0) {
+    if (flags < 0) {
         /* First sight of this name: ask Python, once. */
         pyname = PyUnicode_DecodeUTF8(event, (Py_ssize_t)len, "surrogateescape");
         if (pyname == NULL) {
@@ -502,23 +502,23 @@ audit_hook(const char *event, PyObject *args, void *data)
             rc = -1;
             goto done;
         }
-        mode = (int)PyLong_AsLong(res);
+        flags = (int)PyLong_AsLong(res);
         Py_DECREF(res);
-        if (mode == -1 && PyErr_Occurred()) {
+        if (flags == -1 && PyErr_Occurred()) {
             PyErr_Clear();
             goto done;
         }
         if (!enabled) {
             goto done; /* disarmed while resolving: do not fill the cache */
         }
-        if (remember(event, hash, len, mode, 0, pyname, &count) < 0) {
+        if (remember(event, hash, len, flags, 0, pyname, &count) < 0) {
             goto done; /* out of memory: asked again next time */
         }
-        if (!(mode & MODE_SELECTED)) {
+        if (!(flags & FLAG_SELECTED)) {
             goto done;
         }
     }
-    if ((mode & MODE_FAST) && context_var != NULL && count != NULL && fast_path(count)) {
+    if ((flags & FLAG_FAST) && context_var != NULL && count != NULL && fast_path(count)) {
         goto done;
     }
     PyObject *res = call_untraced(handler, pyname, args);
@@ -619,7 +619,7 @@ static PyObject *
 speedups_pin(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2 || !PyUnicode_CheckExact(args[0]) || !PyLong_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "pin(name: str, mode: int)");
+        PyErr_SetString(PyExc_TypeError, "pin(name: str, flags: int)");
         return NULL;
     }
     if (n_pins >= PINNED_MAX) {
@@ -631,8 +631,8 @@ speedups_pin(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (event == NULL) {
         return NULL;
     }
-    int mode = (int)PyLong_AsLong(args[1]);
-    if (mode == -1 && PyErr_Occurred()) {
+    int flags = (int)PyLong_AsLong(args[1]);
+    if (flags == -1 && PyErr_Occurred()) {
         return NULL;
     }
     size_t len = 0;
@@ -642,7 +642,7 @@ speedups_pin(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     counted_t *count;
-    if (remember(event, hash, len, mode, 1, args[0], &count) < 0) {
+    if (remember(event, hash, len, flags, 1, args[0], &count) < 0) {
         return PyErr_NoMemory();
     }
     n_pins++;
@@ -851,7 +851,7 @@ static PyMethodDef speedups_methods[] = {
     {"clear_cache", speedups_clear_cache, METH_NOARGS,
      "clear_cache(): forget every resolved event name but the pinned ones (counts are kept)."},
     {"pin", (PyCFunction)(void (*)(void))speedups_pin, METH_FASTCALL,
-     "pin(name, mode): resolve a name ahead of its first event, for good."},
+     "pin(name, flags): resolve a name ahead of its first event, for good."},
     {"caller_location", (PyCFunction)(void (*)(void))speedups_caller_location, METH_FASTCALL,
      "caller_location(skip, classify) -> (file, line, function) | None, raising no audit event."},
     {"set_fast_path", (PyCFunction)(void (*)(void))speedups_set_fast_path, METH_FASTCALL,
@@ -882,10 +882,14 @@ speedups_exec(PyObject *module)
                         "the C audit hook serves the main interpreter only");
         return -1;
     }
-    if (PyModule_AddIntConstant(module, "MODE_FAST", MODE_FAST) < 0) {
+    if (PyModule_AddIntConstant(module, "FLAG_SELECTED", FLAG_SELECTED) < 0 ||
+        PyModule_AddIntConstant(module, "FLAG_FAST", FLAG_FAST) < 0 ||
+        PyModule_AddIntConstant(module, "FLAG_OVERFLOW", FLAG_OVERFLOW) < 0 ||
+        PyModule_AddStringConstant(module, "PROBE_EVENT", PROBE_EVENT) < 0) {
         return -1;
     }
-    return PyModule_AddIntConstant(module, "MODE_OVERFLOW", MODE_OVERFLOW);
+    /* caller_location reads frames through the C API: no audit event */
+    return PyModule_AddObjectRef(module, "WALK_IS_SILENT", Py_True);
 }
 
 static PyModuleDef_Slot speedups_slots[] = {

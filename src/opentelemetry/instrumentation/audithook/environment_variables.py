@@ -134,8 +134,31 @@ OTEL_PYTHON_AUDITHOOK_PURE_PYTHON = "OTEL_PYTHON_AUDITHOOK_PURE_PYTHON"
 
 ``true`` uses the pure-Python hook even where the C accelerator was built
 (both behave the same; the C one is faster).  The C hook also falls back to
-the pure one, with a warning, when an existing audit hook vetoes it.
+the pure one, with a warning, when an existing audit hook vetoes it.  Read
+once, by the first ``instrument()`` of the process (the hook is installed
+then, for good); ``python -m opentelemetry.instrumentation.audithook config``
+says which hook will run.
 
 Default: ``false``.
 Example: ``true``
+"""
+
+OTEL_PYTHON_AUDITHOOK_EMIT = "OTEL_PYTHON_AUDITHOOK_EMIT"
+"""
+.. envvar:: OTEL_PYTHON_AUDITHOOK_EMIT
+
+How a selected event leaves the process: ``span_event`` adds it to the span
+that is recording (and, outside spans, follows
+``OTEL_PYTHON_AUDITHOOK_NO_SPAN``); ``log`` makes every event a log record
+through the Logs API, with ``event_name`` = the audit event's name, the same
+attributes, and the trace and span ids of the current span, if any.
+OpenTelemetry is moving from span events to log-based events (OTEP 4430);
+``log`` is that shape, for pipelines that already collect logs.  It needs a
+LoggerProvider that exports (``opentelemetry-instrument --logs_exporter
+otlp``); without one, events are counted as dropped with reason ``no_logs``.
+Sampling and the rate limits apply the same way; the per-span budget does
+not (log records take nothing from a span's event limit).
+
+Default: ``span_event``.
+Example: ``log``
 """

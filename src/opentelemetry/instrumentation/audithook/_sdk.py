@@ -1,0 +1,202 @@
+"""Every private name of the OpenTelemetry API and SDK that we use, in one place.
+
+Each one saves time on the hot path or answers a question the public API
+cannot, and each has a public fallback, used when a release renames or drops
+the private name (``build`` takes the lookup, so tests build the fallbacks):
+
+============================================  ==========================================
+private name                                  public fallback
+============================================  ==========================================
+``context._SUPPRESS_INSTRUMENTATION_KEY``,    ``utils.is_instrumentation_enabled()``
+``utils._SUPPRESS_INSTRUMENTATION_KEY_PLAIN``
+``trace.propagation._SPAN_KEY``               ``trace.get_current_span(ctx)``
+``context._RUNTIME_CONTEXT._current_context``  no C fast path (every event asks Python)
+``Span._limits``, ``Span._add_event``         ``span.add_event``; ``SpanLimits().max_events``
+``_logs._internal.ProxyLoggerProvider``,      a provider that is not the API's no-op one
+``LoggerProvider._multi_log_record_processor``  is taken to export
+============================================  ==========================================
+
+The C hook's fast path reads the same three context names (``fast_path_args``)
+and repeats the first two checks in C; it is off when any of them is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import _logs, trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+Lookup = Callable[[str, str], Any]
+
+_DEFAULT_MAX_EVENTS = 128
+
+
+def _import_lookup(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(module), name)
+
+
+def _find(lookup: Lookup, module: str, name: str) -> Any:
+    try:
+        return lookup(module, name)
+    except (ImportError, AttributeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Seam:
+    """What we reach through private names, or through the public fallbacks."""
+
+    suppressed: Callable[[Any], bool]
+    """Whether instrumentation is suppressed in the context (the SDK's exporters)."""
+    current_span: Callable[[Any], Any]
+    """The span in the context, ``INVALID_SPAN`` if none."""
+    add_span_event: Callable[[Any, str, dict[str, Any]], None]
+    max_span_events: Callable[[Any], int]
+    """The span's event limit."""
+    logs_exported: Callable[[Any], bool]
+    """Whether log records given to the provider go anywhere."""
+    fast_path_args: tuple[Any, tuple[Any, ...], Any]
+    """(context variable, suppress keys, span key) for the C hook; None first
+    when the fast path must stay off."""
+    private: frozenset[str]
+    """The private names found (for tests and the ``config`` command)."""
+
+
+def build(lookup: Lookup = _import_lookup) -> Seam:
+    found: set[str] = set()
+
+    suppress_key = _find(lookup, "opentelemetry.context", "_SUPPRESS_INSTRUMENTATION_KEY")
+    plain_key = _find(
+        lookup, "opentelemetry.instrumentation.utils", "_SUPPRESS_INSTRUMENTATION_KEY_PLAIN"
+    )
+    suppressed: Callable[[Any], bool]
+    if suppress_key is not None and plain_key is not None:
+        found.add("_SUPPRESS_INSTRUMENTATION_KEY")
+
+        # One context fetch for both keys, where the public call fetches twice.
+        def suppressed(ctx: Any) -> bool:
+            return bool(ctx.get(suppress_key) or ctx.get(plain_key))
+    else:
+
+        def suppressed(ctx: Any) -> bool:
+            return not is_instrumentation_enabled()
+
+    span_key = _find(lookup, "opentelemetry.trace.propagation", "_SPAN_KEY")
+    invalid = trace.INVALID_SPAN
+    current_span: Callable[[Any], Any]
+    if span_key is not None:
+        found.add("_SPAN_KEY")
+
+        # One dict lookup, where trace.get_current_span() costs several calls.
+        def current_span(ctx: Any) -> Any:
+            return ctx.get(span_key, invalid)
+    else:
+        current_span = trace.get_current_span
+
+    add_span_event, max_span_events = _span_access(lookup, found)
+    logs_exported = _logs_access(lookup, found)
+
+    runtime = _find(lookup, "opentelemetry.context", "_RUNTIME_CONTEXT")
+    var = getattr(runtime, "_current_context", None)
+    fast: tuple[Any, tuple[Any, ...], Any] = (None, (), None)
+    # Only contextvars' ContextVar can be read from C; another runtime
+    # context (a user's) always goes through Python.
+    if type(var).__name__ == "ContextVar" and span_key is not None and suppress_key is not None:
+        found.add("_RUNTIME_CONTEXT")
+        fast = (var, (suppress_key, plain_key), span_key)
+
+    return Seam(
+        suppressed=suppressed,
+        current_span=current_span,
+        add_span_event=add_span_event,
+        max_span_events=max_span_events,
+        logs_exported=logs_exported,
+        fast_path_args=fast,
+        private=frozenset(found),
+    )
+
+
+def _public_max_events(span: Any) -> int:
+    try:
+        from opentelemetry.sdk.trace import SpanLimits
+    except ImportError:  # pragma: no cover - an API-only install
+        return _DEFAULT_MAX_EVENTS
+    return SpanLimits().max_events or _DEFAULT_MAX_EVENTS
+
+
+def _public_add_event(span: Any, name: str, attrs: dict[str, Any]) -> None:
+    span.add_event(name, attrs)
+
+
+def _span_access(
+    lookup: Lookup, found: set[str]
+) -> tuple[Callable[[Any, str, dict[str, Any]], None], Callable[[Any], int]]:
+    span_class = _find(lookup, "opentelemetry.sdk.trace", "Span")
+    event_class = _find(lookup, "opentelemetry.sdk.trace", "Event")
+    sdk_span = _find(lookup, "opentelemetry.sdk.trace", "_Span")
+    # (_limits is an instance attribute: read with a default at each use)
+    if span_class is None or event_class is None or not hasattr(span_class, "_add_event"):
+        return _public_add_event, _public_max_events
+    found.add("Span._add_event")
+    # The SDK's tracer makes _Span, its own subclass of Span.
+    span_types = tuple(t for t in (span_class, sdk_span) if t is not None)
+
+    def add_span_event(span: Any, name: str, attrs: dict[str, Any]) -> None:
+        """span.add_event, without re-validating what the mapping made valid.
+
+        The SDK's add_event copies and checks every attribute again (two
+        thirds of the cost of a span event); ours are valid OpenTelemetry
+        values already, cut to our own length limit.  When the span's limits
+        would cut nothing further, the event goes to the span's bounded event
+        list through the ``_add_event`` that add_event ends in (which also
+        refuses ended spans)."""
+        limits = getattr(span, "_limits", None) if type(span) in span_types else None
+        if limits is not None:
+            max_attrs = getattr(limits, "max_event_attributes", 0)
+            if (max_attrs is None or len(attrs) <= max_attrs) and (
+                getattr(limits, "max_attribute_length", 0) is None
+            ):
+                span._add_event(event_class(name, types.MappingProxyType(attrs)))
+                return
+        span.add_event(name, attrs)
+
+    def max_span_events(span: Any) -> int:
+        limits = getattr(span, "_limits", None) if type(span) in span_types else None
+        if limits is None:
+            return _public_max_events(span)
+        return getattr(limits, "max_events", None) or _DEFAULT_MAX_EVENTS
+
+    return add_span_event, max_span_events
+
+
+def _logs_access(lookup: Lookup, found: set[str]) -> Callable[[Any], bool]:
+    proxy = _find(lookup, "opentelemetry._logs._internal", "ProxyLoggerProvider")
+    sdk_provider = _find(lookup, "opentelemetry.sdk._logs", "LoggerProvider")
+    no_op = _logs.NoOpLoggerProvider
+    unset = (no_op, proxy) if proxy is not None else (no_op,)
+    if proxy is not None:
+        found.add("ProxyLoggerProvider")
+    if sdk_provider is not None:
+        found.add("LoggerProvider._multi_log_record_processor")
+
+    def logs_exported(provider: Any) -> bool:
+        if isinstance(provider, unset):
+            return False
+        if sdk_provider is not None and type(provider) is sdk_provider:
+            # opentelemetry-instrument --logs_exporter none sets an SDK
+            # provider with no processor: records given to it go nowhere.
+            multi = getattr(provider, "_multi_log_record_processor", None)
+            processors = getattr(multi, "_log_record_processors", None)
+            if type(processors) is tuple:
+                return len(processors) > 0
+        return True
+
+    return logs_exported
+
+
+SEAM = build()
