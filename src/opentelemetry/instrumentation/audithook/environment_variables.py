@@ -94,8 +94,9 @@ What to do with a selected event raised when no span is recording (start-up,
 background threads): ``log`` emits it as a log record through the Logs API
 (``event_name`` = the audit event's name, the same attributes, the trace
 context of the current span if there is one); ``drop`` counts it with reason
-``no_span``.  With no LoggerProvider configured, ``log`` costs nothing and
-drops with reason ``no_span``.
+``no_span``.  With no LoggerProvider that exports, ``log`` costs nothing and
+drops with reason ``no_span``.  Only with ``OTEL_PYTHON_AUDITHOOK_EMIT=span_event``:
+with ``log``, every event is a log record already.
 
 Default: ``log``.
 Example: ``drop``
