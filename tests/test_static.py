@@ -80,9 +80,10 @@ def test_stubtest_holds_both_twins_to_the_stub(implementation: str, tmp_path: pa
 
 
 def test_stubtest_would_catch_a_twin_that_drifts(tmp_path: pathlib.Path) -> None:
+    original = "def set_enabled(flag: bool, /) -> None: ..."
+    assert original in STUB.read_text(encoding="utf-8")
     drifted = STUB.read_text(encoding="utf-8").replace(
-        "def set_enabled(flag: bool) -> None: ...",
-        "def set_enabled(flag: bool, now: int) -> None: ...",
+        original, "def set_enabled(flag: bool, now: int, /) -> None: ..."
     )
     proc = _stubtest("_purehook", _pure_stub_tree(tmp_path, drifted))
     assert proc.returncode == 1

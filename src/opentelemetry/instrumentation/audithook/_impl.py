@@ -33,22 +33,22 @@ class Backend(Protocol):
     WALK_IS_SILENT: bool
     """Whether ``caller_location`` runs without raising audit events."""
 
-    def install(self, resolve: Resolve, handle: Handle) -> bool | None:
+    def install(self, resolve: Resolve, handle: Handle, /) -> bool | None:
         """Install the hook once: True, False if another hook refused it,
         None if another hook refused the probe event that would tell."""
 
     def installed(self) -> bool: ...
 
-    def set_enabled(self, flag: bool) -> None: ...
+    def set_enabled(self, flag: bool, /) -> None: ...
 
     def clear_cache(self) -> None:
         """Forget every resolved name but the pinned ones."""
 
-    def pin(self, name: str, flags: int) -> None:
+    def pin(self, name: str, flags: int, /) -> None:
         """Resolve a name ahead of its first event, for good."""
 
     def set_fast_path(
-        self, context_var: Any, suppress_keys: tuple[Any, ...], span_key: Any
+        self, context_var: Any, suppress_keys: tuple[Any, ...], span_key: Any, /
     ) -> None:
         """Where the current span is (``_sdk.Seam.fast_path_args``)."""
 
@@ -58,11 +58,11 @@ class Backend(Protocol):
     def reset_after_fork(self) -> None: ...
 
     def caller_location(
-        self, skip: dict[str, bool], classify: Callable[[str], bool]
+        self, skip: dict[str, bool], classify: Callable[[str], bool], /
     ) -> tuple[str, int, str] | None:
         """(file, line, function) of the first frame whose file is not skipped."""
 
-    def raised_by(self, tb: TracebackType | None, functions: tuple[Any, ...]) -> bool:
+    def raised_by(self, tb: TracebackType | None, functions: tuple[Any, ...], /) -> bool:
         """Whether a frame of the traceback runs one of the functions' code."""
 
 

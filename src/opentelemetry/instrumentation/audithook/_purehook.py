@@ -120,7 +120,7 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
     return audit_hook
 
 
-def install(resolve: _Resolve, handle: _Handle) -> bool | None:
+def install(resolve: _Resolve, handle: _Handle, /) -> bool | None:
     """Install the hook once: True, False if another hook refused it, None
     if another hook refused the probe event that would tell."""
     _State.resolve = resolve
@@ -147,7 +147,7 @@ def installed() -> bool:
     return _State.installed
 
 
-def set_enabled(flag: bool) -> None:
+def set_enabled(flag: bool, /) -> None:
     _State.enabled = bool(flag) and _State.installed
 
 
@@ -157,12 +157,12 @@ def clear_cache() -> None:
     _cache.update(_pinned)
 
 
-def pin(name: str, flags: int) -> None:
+def pin(name: str, flags: int, /) -> None:
     """Resolve a name ahead of its first event, for good."""
     _pinned[name] = _cache[name] = flags
 
 
-def set_fast_path(context_var: Any, suppress_keys: tuple[Any, ...], span_key: Any) -> None:
+def set_fast_path(context_var: Any, suppress_keys: tuple[Any, ...], span_key: Any, /) -> None:
     """Only the C hook counts without calling Python; here the handler counts."""
 
 
@@ -177,7 +177,7 @@ def reset_after_fork() -> None:
 
 
 def caller_location(
-    skip: dict[str, bool], classify: Callable[[str], bool]
+    skip: dict[str, bool], classify: Callable[[str], bool], /
 ) -> tuple[str, int, str] | None:
     """(file, line, function) of the first frame whose file is not skipped."""
     frame = sys._getframe(1)
@@ -193,7 +193,7 @@ def caller_location(
     return None
 
 
-def raised_by(tb: TracebackType | None, functions: tuple[Any, ...]) -> bool:
+def raised_by(tb: TracebackType | None, functions: tuple[Any, ...], /) -> bool:
     """Whether a frame of the traceback runs one of the functions' code."""
     codes = set()
     for function in functions:
