@@ -51,17 +51,57 @@ class OtlpSink:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def spans(self) -> list[Any]:
+    def of(self, signal: str) -> list[Any]:
+        """The requests of one signal ("traces", "metrics", "logs"), as
+        ``OtlpGrpcSink.of``."""
         with self.lock:
-            return [
-                span
-                for _, path, req in self.requests
-                if path == "/v1/traces"
-                for rs in req.resource_spans
-                for ss in rs.scope_spans
-                for span in ss.spans
-            ]
+            return [req for _, path, req in self.requests if path == f"/v1/{signal}"]
+
+    def spans(self) -> list[Any]:
+        return spans_of(self.of("traces"))
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# What either sink received (OtlpSink.of, OtlpGrpcSink.of), decoded.
+
+
+def attributes(kvs: Any) -> dict[str, Any]:
+    out = {}
+    for kv in kvs:
+        which = kv.value.WhichOneof("value")
+        value = getattr(kv.value, which) if which else None
+        if which == "array_value":
+            value = [getattr(v, v.WhichOneof("value")) for v in value.values]
+        out[kv.key] = value
+    return out
+
+
+def spans_of(requests: list[Any]) -> list[Any]:
+    return [
+        s for r in requests for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans
+    ]
+
+
+def metrics_of(requests: list[Any]) -> list[Any]:
+    found: dict[str, Any] = {}
+    for r in requests:  # the last export holds the final cumulative values
+        for rm in r.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    found[m.name] = m
+    return list(found.values())
+
+
+def logs_of(requests: list[Any], scope: str | None = None) -> list[Any]:
+    """The log records, of one instrumentation scope if ``scope`` is given."""
+    return [
+        lr
+        for r in requests
+        for rl in r.resource_logs
+        for sl in rl.scope_logs
+        if scope is None or sl.scope.name == scope
+        for lr in sl.log_records
+    ]

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from _otlp_grpc_sink import OtlpGrpcSink
-from _otlp_sink import OtlpSink
+from _otlp_sink import OtlpSink, attributes, logs_of, metrics_of, spans_of
 from _stack import COLLECTOR_CONFIG, DEPLOY, binary, compose, dashboard
 from conftest import ROOT, run_instrumented
 from opentelemetry.instrumentation.audithook._config import Config
@@ -44,22 +44,11 @@ def _run_demo(env: dict[str, str], iterations: int = 1) -> subprocess.CompletedP
     return proc
 
 
-def _attrs(kvs: Any) -> dict[str, Any]:
-    out = {}
-    for kv in kvs:
-        which = kv.value.WhichOneof("value")
-        value = getattr(kv.value, which) if which else None
-        if which == "array_value":
-            value = [getattr(v, v.WhichOneof("value")) for v in value.values]
-        out[kv.key] = value
-    return out
-
-
 def _check_exported(spans: list[Any], metrics: list[Any], logs: list[Any]) -> None:
     """What the demo must have sent, whatever the transport."""
     by_name = {s.name: s for s in spans}
     order = by_name["handle-order"]
-    events = {e.name: _attrs(e.attributes) for e in order.events}
+    events = {e.name: attributes(e.attributes) for e in order.events}
     assert events["open"]["file.path"].endswith("order.json")
     assert events["socket.connect"]["server.address"] == "127.0.0.1"
     assert events["urllib.Request"]["url.full"].startswith("http://127.0.0.1:")
@@ -70,43 +59,17 @@ def _check_exported(spans: list[Any], metrics: list[Any], logs: list[Any]) -> No
     pages, budget = DEMO.REPORT_PAGES, Config().span_event_budget
     assert pages > budget  # else the demo would not show the budget at work
     assert len(report.events) == budget  # the per-span budget of one event name
-    assert _attrs(report.attributes)["python.audit.span_budget.dropped"] == pages - budget
+    assert attributes(report.attributes)["python.audit.span_budget.dropped"] == pages - budget
     names = {m.name: m for m in metrics}
     points = names["python.audit.events"].sum.data_points
     assert names["python.audit.events"].unit == "{event}"
-    per_event = {_attrs(p.attributes)["python.audit.event"]: p.as_int for p in points}
+    per_event = {attributes(p.attributes)["python.audit.event"]: p.as_int for p in points}
     assert per_event["open"] >= pages + 1  # the order, the pages, and any import
     assert per_event["subprocess.Popen"] == 1
     dropped = names["python.audit.events.dropped"].sum.data_points
-    reasons = {_attrs(p.attributes)["python.audit.drop.reason"] for p in dropped}
+    reasons = {attributes(p.attributes)["python.audit.drop.reason"] for p in dropped}
     assert "span_budget" in reasons
     assert {r.event_name for r in logs} >= {"socket.bind"}  # the server, outside spans
-
-
-def _spans(requests: list[Any]) -> list[Any]:
-    return [
-        s for r in requests for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans
-    ]
-
-
-def _metrics(requests: list[Any]) -> list[Any]:
-    found: dict[str, Any] = {}
-    for r in requests:  # the last export holds the final cumulative values
-        for rm in r.resource_metrics:
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    found[m.name] = m
-    return list(found.values())
-
-
-def _logs(requests: list[Any]) -> list[Any]:
-    return [
-        lr
-        for r in requests
-        for rl in r.resource_logs
-        for sl in rl.scope_logs
-        for lr in sl.log_records
-    ]
 
 
 OTLP_ENV = {
@@ -122,7 +85,7 @@ def test_demo_over_real_otlp_grpc() -> None:
         _run_demo({**OTLP_ENV, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
                    "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint})  # fmt: skip
         _check_exported(
-            _spans(sink.of("traces")), _metrics(sink.of("metrics")), _logs(sink.of("logs"))
+            spans_of(sink.of("traces")), metrics_of(sink.of("metrics")), logs_of(sink.of("logs"))
         )
     finally:
         sink.close()
@@ -133,14 +96,8 @@ def test_demo_over_real_otlp_http() -> None:
     try:
         _run_demo({**OTLP_ENV, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
                    "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint})  # fmt: skip
-        with sink.lock:
-            by_path: dict[str, list[Any]] = {}
-            for _, path, request in sink.requests:
-                by_path.setdefault(path, []).append(request)
         _check_exported(
-            _spans(by_path["/v1/traces"]),
-            _metrics(by_path["/v1/metrics"]),
-            _logs(by_path["/v1/logs"]),
+            spans_of(sink.of("traces")), metrics_of(sink.of("metrics")), logs_of(sink.of("logs"))
         )
     finally:
         sink.close()

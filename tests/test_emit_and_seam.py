@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pathlib
 import subprocess
-import time
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from _otlp_sink import OtlpSink
+from _otlp_sink import OtlpSink, attributes, logs_of, metrics_of
 from conftest import Runner, implementation_env, run_instrumented
 from opentelemetry.instrumentation.audithook import _sdk
 
@@ -171,17 +170,6 @@ dump()
     assert t.stderr.count("OTEL_PYTHON_AUDITHOOK_EMIT=log, but no LoggerProvider exports") == 1
 
 
-def _wait_for(sink: OtlpSink, path: str, timeout: float = 30) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with sink.lock:
-            found = [req for _, p, req in sink.requests if p == path]
-        if found:
-            return found
-        time.sleep(0.1)
-    return []
-
-
 APP = """\
 import sys
 from opentelemetry import trace
@@ -195,10 +183,12 @@ print(format(context.trace_id, "032x"), format(context.span_id, "016x"))
 
 
 def _run_app(
-    tmp_path: pathlib.Path, implementation: str, wait_for: str, **env: str
+    tmp_path: pathlib.Path, implementation: str, signal: str, **env: str
 ) -> tuple[subprocess.CompletedProcess[str], list[Any], list[Any]]:
     """APP under opentelemetry-instrument, exporting over OTLP/HTTP to a real
-    receiver: (the process, the requests on ``wait_for``, the spans)."""
+    receiver: (the process, its requests of ``signal``, the spans).  The
+    exporters wait for each answer, and the sink keeps a request before it
+    answers: once the process has exited, everything it sent is there."""
     sink = OtlpSink()
     app = tmp_path / "app.py"
     app.write_text(APP, encoding="utf-8")
@@ -214,7 +204,7 @@ def _run_app(
             **implementation_env(implementation),
             **env,
         )
-        requests = _wait_for(sink, wait_for)
+        requests = sink.of(signal)
         spans = sink.spans()
     finally:
         sink.close()
@@ -226,26 +216,15 @@ def test_emit_log_over_real_otlp(tmp_path: pathlib.Path, implementation: str) ->
     proc, requests, spans = _run_app(
         tmp_path,
         implementation,
-        "/v1/logs",
+        "logs",
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_METRICS_EXPORTER="none",
         OTEL_LOGS_EXPORTER="otlp",
         OTEL_PYTHON_AUDITHOOK_EMIT="log",
     )
     trace_id, span_id = proc.stdout.split()
-    records = [
-        record
-        for request in requests
-        for rl in request.resource_logs
-        for sl in rl.scope_logs
-        if sl.scope.name == "opentelemetry.instrumentation.audithook"
-        for record in sl.log_records
-    ]
-    by_path = {
-        next(kv.value.string_value for kv in r.attributes if kv.key == "file.path"): r
-        for r in records
-        if r.event_name == "open"
-    }
+    records = logs_of(requests, scope="opentelemetry.instrumentation.audithook")
+    by_path = {attributes(r.attributes)["file.path"]: r for r in records if r.event_name == "open"}
     assert set(by_path) >= {"in-span.txt", "outside.txt"}
     inside = by_path["in-span.txt"]
     assert (inside.trace_id.hex(), inside.span_id.hex()) == (trace_id, span_id)
@@ -263,22 +242,16 @@ def test_logs_exporter_none_counts_events_outside_spans(
     _, requests, _ = _run_app(
         tmp_path,
         implementation,
-        "/v1/metrics",
+        "metrics",
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_METRICS_EXPORTER="otlp",
         OTEL_LOGS_EXPORTER="none",
     )
-    dropped: dict[str, int] = {}
-    for request in requests:
-        for rm in request.resource_metrics:
-            for sm in rm.scope_metrics:
-                for metric in sm.metrics:
-                    if metric.name != "python.audit.events.dropped":
-                        continue
-                    for point in metric.sum.data_points:
-                        attrs = {kv.key: kv.value.string_value for kv in point.attributes}
-                        if attrs["python.audit.event"] == "open":
-                            reason = attrs["python.audit.drop.reason"]
-                            dropped[reason] = max(dropped.get(reason, 0), point.as_int)
+    (metric,) = [m for m in metrics_of(requests) if m.name == "python.audit.events.dropped"]
+    dropped = {
+        attrs["python.audit.drop.reason"]: point.as_int
+        for point in metric.sum.data_points
+        if (attrs := attributes(point.attributes))["python.audit.event"] == "open"
+    }
     # outside.txt, and whatever the interpreter opened outside spans after start-up
     assert dropped.get("no_span", 0) >= 1, dropped
