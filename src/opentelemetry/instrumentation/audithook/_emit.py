@@ -167,7 +167,7 @@ class Emitter:
         config = self.config
         attrs = _mapping.map_arguments(event, plan.arguments, args, config.max_value_length)
         if self.walk is not None:
-            self._add_location(event, attrs)
+            self._add_location(self.walk, event, attrs)
         if recording:
             seam.add_span_event(span, event, attrs)
         else:
@@ -183,9 +183,9 @@ class Emitter:
                 )
             )
 
-    def _add_location(self, event: str, attrs: dict[str, Any]) -> None:
+    def _add_location(self, walk: _location.Walk, event: str, attrs: dict[str, Any]) -> None:
         try:
-            location = _location.caller_location(self.walk)  # type: ignore[arg-type]
+            location = _location.caller_location(walk)
         except Exception as exc:
             # A sandboxing hook may forbid sys._getframe (pure Python): the
             # event still goes out, without its location.

@@ -104,9 +104,10 @@ class State:
         if self.impl is not None:
             return
         impl = _impl.choose(pure_python)
+        pure = _impl.choose(pure_python=True)
         impl.set_fast_path(*_sdk.SEAM.fast_path_args)
         outcome = impl.install(self.resolve, self.handle)
-        if outcome is False and impl is not (pure := _impl.choose(True)):
+        if outcome is False and impl is not pure:
             _log.warning(
                 "an existing audit hook vetoed the C audit hook; using the pure-Python one"
             )

@@ -4,17 +4,17 @@ Each one saves time on the hot path or answers a question the public API
 cannot, and each has a public fallback, used when a release renames or drops
 the private name (``build`` takes the lookup, so tests build the fallbacks):
 
-============================================  ==========================================
-private name                                  public fallback
-============================================  ==========================================
-``context._SUPPRESS_INSTRUMENTATION_KEY``,    ``utils.is_instrumentation_enabled()``
-``utils._SUPPRESS_INSTRUMENTATION_KEY_PLAIN``
-``trace.propagation._SPAN_KEY``               ``trace.get_current_span(ctx)``
-``context._RUNTIME_CONTEXT._current_context``  no C fast path (every event asks Python)
-``Span._limits``, ``Span._add_event``         ``span.add_event``; ``SpanLimits().max_events``
-``_logs._internal.ProxyLoggerProvider``,      a provider that is not the API's no-op one
-``LoggerProvider._multi_log_record_processor``  is taken to export
-============================================  ==========================================
+* ``context._SUPPRESS_INSTRUMENTATION_KEY`` and
+  ``utils._SUPPRESS_INSTRUMENTATION_KEY_PLAIN``: else
+  ``utils.is_instrumentation_enabled()``;
+* ``trace.propagation._SPAN_KEY``: else ``trace.get_current_span(ctx)``;
+* ``context._RUNTIME_CONTEXT._current_context``: else no C fast path (every
+  selected event asks Python);
+* ``sdk.trace.Span._add_event`` and ``Span._limits``: else ``span.add_event``
+  and ``SpanLimits().max_events``;
+* ``_logs._internal.ProxyLoggerProvider`` and
+  ``LoggerProvider._multi_log_record_processor``: else a provider that is not
+  the API's no-op one is taken to export.
 
 The C hook's fast path reads the same three context names (``fast_path_args``)
 and repeats the first two checks in C; it is off when any of them is missing.
