@@ -41,8 +41,8 @@ def test_the_private_names_are_all_found_in_this_sdk() -> None:
     }
     assert SEAMS["public"].private == frozenset()
     # without them, the C hook's fast path is off
-    assert SEAMS["public"].fast_path_args[0] is None
-    assert SEAMS["private"].fast_path_args[0] is not None
+    assert SEAMS["public"].context_args[0] is None
+    assert SEAMS["private"].context_args[0] is not None
 
 
 @pytest.mark.parametrize("which", list(SEAMS))

@@ -21,7 +21,14 @@ def test_the_c_accelerator_was_built_here() -> None:
     need_c()
     from opentelemetry.instrumentation.audithook import _purehook, _speedups
 
-    for name in ("FLAG_SELECTED", "FLAG_FAST", "FLAG_OVERFLOW", "PROBE_EVENT"):
+    for name in (
+        "FLAG_SELECTED",
+        "FLAG_NEED_SPAN",
+        "FLAG_NON_STDLIB",
+        "FLAG_OVERFLOW",
+        "COUNTS",
+        "PROBE_EVENT",
+    ):
         assert getattr(_speedups, name) == getattr(_purehook, name), name
     assert (_speedups.WALK_IS_SILENT, _purehook.WALK_IS_SILENT) == (True, False)
 

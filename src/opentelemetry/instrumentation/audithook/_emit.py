@@ -7,7 +7,6 @@ far more than the event it would count.
 
 from __future__ import annotations
 
-import random
 import sys
 import threading
 import time
@@ -19,6 +18,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from opentelemetry.instrumentation.audithook import (
     _config,
+    _impl,
     _location,
     _log,
     _mapping,
@@ -94,7 +94,6 @@ class Emitter:
             wanted = backend.WALK_IS_SILENT
         self.walk = backend.caller_location if wanted else None
         self.raised_by = backend.raised_by
-        self.total = _plan.TokenBucket(config.rate_limit_total) if config.rate_limit_total else None
         self._reported_errors: set[str] = set()
         provider = logger_provider if logger_provider is not None else _logs.get_logger_provider()
         self.logger = _logs.get_logger(SCOPE, __version__, provider, schema_url=SCHEMA_URL)
@@ -110,12 +109,10 @@ class Emitter:
                 " are counted in python.audit.events.dropped with reason %r",
                 NO_LOGS,
             )
-        # The C hook may count an event with no span by itself only where the
-        # Python side would do nothing but count it.
-        fast = backend.FLAG_FAST if not self.to_logs and not self.log_no_span else 0
-        self.planner = _plan.Planner(
-            config, counts, backend.FLAG_SELECTED, fast, backend.FLAG_OVERFLOW
-        )
+        # The hook drops an event with no span by itself where it would
+        # become neither a span event nor a log record.
+        need_span = not self.to_logs and not self.log_no_span
+        self.planner = _plan.Planner(config, counts, backend, need_span)
         self._budget_lock = threading.Lock()
         self._budgets: dict[int, _SpanBudget] = {}
 
@@ -125,42 +122,37 @@ class Emitter:
             key = (event, reason)
             counts.dropped[key] = counts.dropped.get(key, 0) + 1
 
-    def handle(self, event: str, args: tuple[Any, ...]) -> None:
-        plan = self.planner.plan(event)
-        if plan is None:
-            return
-        if plan.non_stdlib and _is_stdlib_import(args):
-            return
+    def situation(self) -> int:
+        """Where an event happens (``_impl.SUPPRESSED``, ``NO_SPAN`` or
+        ``IN_SPAN``), for a hook that cannot read the context by itself."""
         seam = self.seam
         ctx = context.get_current()
         # The SDK sets this around every export: the telemetry pipeline's own
         # sockets and files are not the application's behaviour.
         if seam.suppressed(ctx):
+            return _impl.SUPPRESSED
+        return _impl.IN_SPAN if seam.current_span(ctx).is_recording() else _impl.NO_SPAN
+
+    def handle(self, event: str, args: tuple[Any, ...]) -> None:
+        """An event the hook let through: counted, sampled in, within the rate
+        limits, and not suppressed."""
+        plan = self.planner.plan(event)
+        if plan is None:
             return
         key = plan.key
-        counts = self.counts
-        with counts.lock:
-            counts.selected[key] = counts.selected.get(key, 0) + 1
-        if plan.ratio < 1.0 and random.random() >= plan.ratio:
-            self.drop(key, SAMPLED_OUT)
-            return
+        ctx = context.get_current()
         if self.to_logs:
             recording = False
             if not self.logs_exported:
                 self.drop(key, NO_LOGS)
                 return
         else:
-            span: Any = seam.current_span(ctx)
+            span: Any = self.seam.current_span(ctx)
             recording = span.is_recording()
+            # (a span the hook took for a recording one: ended, or not the SDK's)
             if not recording and not self.log_no_span:
                 self.drop(key, NO_SPAN)
                 return
-        if plan.bucket is not None and not plan.bucket.take():
-            self.drop(key, RATE_LIMITED)
-            return
-        if self.total is not None and not self.total.take():
-            self.drop(key, RATE_LIMITED_TOTAL)
-            return
         if recording and not self._within_budget(span, event):
             self.drop(key, SPAN_BUDGET)
             return
@@ -169,7 +161,7 @@ class Emitter:
         if self.walk is not None:
             self._add_location(self.walk, event, attrs)
         if recording:
-            seam.add_span_event(span, event, attrs)
+            self.seam.add_span_event(span, event, attrs)
         else:
             self.logger.emit(
                 _logs.LogRecord(
@@ -228,6 +220,7 @@ class Emitter:
         return False
 
     def after_fork_in_child(self, counts: _plan.Counts) -> None:
+        # (the hook's rate limits start full in the child: reset_after_fork)
         self.counts = counts
         self.planner.restart(counts)
         self._budget_lock = threading.Lock()

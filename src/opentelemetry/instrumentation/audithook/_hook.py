@@ -3,7 +3,8 @@
 Audit hooks cannot be removed, so one hook is installed for the life of the
 process and armed or disarmed by instrument() and uninstrument().  The hook
 itself (``_speedups`` in C, or ``_purehook``) asks ``State.resolve`` once per
-distinct event name for its flags (``_plan``), and hands selected events to
+distinct event name for its flags and sample ratio (``_plan``), drops and
+counts what it can by itself (``_impl.Backend``), and hands the rest to
 ``State.handle``.
 """
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from typing import Any
 
 from opentelemetry.instrumentation.audithook import _impl, _log, _plan, _sdk, _signals
-from opentelemetry.instrumentation.audithook._emit import NO_SPAN, OTHER_INTERPRETER, Emitter
+from opentelemetry.instrumentation.audithook._emit import Emitter
 from opentelemetry.instrumentation.audithook._impl import Backend
 
 
@@ -34,19 +36,33 @@ class State:
         """Whether our own code raised exc, so that we may drop it."""
         return self.impl is None or _signals.is_ours(exc, self.impl.raised_by)
 
-    def resolve(self, event: str) -> int:
-        """The hook's flags for a name, asked once per name."""
+    def resolve(self, event: str) -> tuple[int, float]:
+        """The hook's (flags, sample ratio) for a name, asked once per name."""
         emitter = self.emitter
         if emitter is None:
-            return 0
+            return 0, 1.0
         try:
-            return emitter.planner.flags(event)
+            return emitter.planner.resolve(event)
         except Exception as exc:  # never BaseException: Ctrl-C must reach the app
             if not self._is_ours(exc):
                 raise
             # Counted and reported once; the name is then treated as unselected.
             emitter.report_error(event, exc)
-            return 0
+            return 0, 1.0
+
+    def situation(self, event: str) -> int:
+        """Where an event happens, for a hook that cannot read the context."""
+        emitter = self.emitter
+        if emitter is None:
+            return _impl.SUPPRESSED
+        try:
+            return emitter.situation()
+        except Exception as exc:  # never BaseException: Ctrl-C must reach the app
+            if not self._is_ours(exc):
+                raise
+            # Counted as hook_error and reported once; SUPPRESSED counts nothing more.
+            emitter.report_error(event, exc)
+            return _impl.SUPPRESSED
 
     def handle(self, event: str, args: tuple[Any, ...]) -> None:
         emitter = self.emitter
@@ -59,25 +75,38 @@ class State:
                 raise
             emitter.report_error(event, exc)
 
+    def report(self, event: str, exc: Exception) -> None:
+        """An error in the hook's own decisions: counted, reported once."""
+        if not self._is_ours(exc):
+            raise exc
+        if self.emitter is not None:
+            self.emitter.report_error(event, exc)
+
     def snapshot(
         self,
     ) -> tuple[dict[str | None, int], dict[tuple[str | None, str], int]]:
-        """Counts from Python and, for the C fast path and other
-        interpreters, from C."""
-        selected, dropped = self.counts.snapshot()
+        """Selected events and drops: the hook's counts, and the drops
+        decided in Python."""
+        selected: dict[str | None, int] = {}
+        dropped = self.counts.snapshot()
         if self.impl is not None:
-            for event, (n_selected, n_no_span, n_elsewhere) in self.impl.counts().items():
-                if n_selected:
-                    selected[event] = selected.get(event, 0) + n_selected
-                for reason, n in ((NO_SPAN, n_no_span), (OTHER_INTERPRETER, n_elsewhere)):
-                    if n:
-                        key = (event, reason)
+            names = self.impl.COUNTS
+            for event, row in self.impl.counts().items():
+                for kind, n in zip(names, row, strict=True):
+                    if not n:
+                        continue
+                    if kind == "selected":
+                        selected[event] = n
+                    else:
+                        key = (event, kind)
                         dropped[key] = dropped.get(key, 0) + n
         return selected, dropped
 
     def arm(self, emitter: Emitter) -> None:
         self.emitter = emitter
         if self.impl is not None:
+            config = emitter.config
+            self.impl.configure(config.rate_limit, config.rate_limit_total, sys.stdlib_module_names)
             self.impl.clear_cache()
             self.impl.set_enabled(True)
 
@@ -94,9 +123,8 @@ class State:
         if self.emitter is not None:
             self.emitter.after_fork_in_child(self.counts)
         if self.impl is not None:
+            # the child's counts start at zero and its rate limits full
             self.impl.reset_after_fork()
-            # Plans hold the token buckets: the child's rate limits start full.
-            self.impl.clear_cache()
 
     def install(self, pure_python: bool) -> None:
         """Install the hook once per process; later calls do nothing.  Never
@@ -105,14 +133,15 @@ class State:
             return
         impl = _impl.choose(pure_python)
         pure = _impl.choose(pure_python=True)
-        impl.set_fast_path(*_sdk.SEAM.fast_path_args)
-        outcome = impl.install(self.resolve, self.handle)
+        impl.set_context(*_sdk.SEAM.context_args, self.situation)
+        outcome = impl.install(self.resolve, self.handle, self.report)
         if outcome is False and impl is not pure:
             _log.warning(
                 "an existing audit hook vetoed the C audit hook; using the pure-Python one"
             )
             impl = pure
-            outcome = impl.install(self.resolve, self.handle)
+            impl.set_context(*_sdk.SEAM.context_args, self.situation)
+            outcome = impl.install(self.resolve, self.handle, self.report)
         if outcome is None:
             _log.warning(
                 "an existing audit hook refused the probe event %r: assuming the audit hook"

@@ -14,48 +14,88 @@ from typing import Any, Protocol
 
 from opentelemetry.instrumentation.audithook import _purehook
 
-Resolve = Callable[[str], int]
+Resolve = Callable[[str], tuple[int, float]]
 Handle = Callable[[str, tuple[Any, ...]], None]
+Report = Callable[[str, Exception], None]
+Situation = Callable[[str], int]
+
+# What ``situation`` answers: where an event happens.
+SUPPRESSED = 0
+"""The telemetry pipeline's own work (the SDK's exporters): not recorded."""
+NO_SPAN = 1
+"""No span, or one that does not record."""
+IN_SPAN = 2
+"""A span that records (the handler checks ``is_recording()`` again)."""
 
 
 class Backend(Protocol):
-    """One process-wide audit hook, armed and disarmed from Python."""
+    """One process-wide audit hook, armed and disarmed from Python.
+
+    For a selected name, the hook makes every decision that needs no span
+    object itself, in this order, counting each drop (``counts``): an import
+    of a standard-library module (``FLAG_NON_STDLIB``: neither recorded nor
+    counted), suppression (not counted), then counted as selected, sampled
+    out, no span (``FLAG_NEED_SPAN``), the name's rate limit, the process's
+    rate limit.  Only the rest reach ``handle``."""
 
     FLAG_SELECTED: int
-    """The name is selected: the hook calls ``handle``."""
-    FLAG_FAST: int
-    """With no span in the context, the hook may count the event as
-    ``no_span`` by itself (``set_fast_path``) instead of calling ``handle``."""
+    """The name is selected."""
+    FLAG_NEED_SPAN: int
+    """With no recording span, the event is dropped as ``no_span``."""
+    FLAG_NON_STDLIB: int
+    """An import event: imports of ``configure``'s standard-library modules
+    are left out."""
     FLAG_OVERFLOW: int
     """Counted in the overflow series, not under its name."""
+    COUNTS: tuple[str, ...]
+    """What ``counts`` reports per name, in order: ``selected`` then the
+    drop reasons."""
     PROBE_EVENT: str
     """The event ``install`` raises to see whether the hook was added."""
     WALK_IS_SILENT: bool
     """Whether ``caller_location`` runs without raising audit events."""
 
-    def install(self, resolve: Resolve, handle: Handle, /) -> bool | None:
+    def install(self, resolve: Resolve, handle: Handle, report: Report, /) -> bool | None:
         """Install the hook once: True, False if another hook refused it,
-        None if another hook refused the probe event that would tell."""
+        None if another hook refused the probe event that would tell.
+        ``resolve`` gives a name's (flags, sample ratio), once per name;
+        ``report`` is told of an error in the hook's own Python code (the
+        pure hook's decisions), and raises what is not ours."""
 
     def installed(self) -> bool: ...
 
     def set_enabled(self, flag: bool, /) -> None: ...
 
     def clear_cache(self) -> None:
-        """Forget every resolved name but the pinned ones."""
+        """Forget every resolved name but the pinned ones (counts stay)."""
 
     def pin(self, name: str, flags: int, /) -> None:
         """Resolve a name ahead of its first event, for good."""
 
-    def set_fast_path(
-        self, context_var: Any, suppress_keys: tuple[Any, ...], span_key: Any, /
+    def set_context(
+        self,
+        context_var: Any,
+        suppress_keys: tuple[Any, ...],
+        span_key: Any,
+        non_recording: type | None,
+        situation: Situation,
+        /,
     ) -> None:
-        """Where the current span is (``_sdk.Seam.fast_path_args``)."""
+        """Where suppression and the span are (``_sdk.Seam.context_args``);
+        with ``context_var`` None, the hook asks ``situation(event)``."""
 
-    def counts(self) -> dict[str | None, tuple[int, int, int]]:
-        """(selected, no_span, other interpreter) counted by the hook itself."""
+    def configure(
+        self, rate_limit: float, rate_limit_total: float, stdlib: frozenset[str], /
+    ) -> None:
+        """The rate limits in events per second (0: none), full again, and
+        the standard-library module names."""
 
-    def reset_after_fork(self) -> None: ...
+    def counts(self) -> dict[str | None, tuple[int, ...]]:
+        """Per name (None: the overflow series), the counts named by
+        ``COUNTS``."""
+
+    def reset_after_fork(self) -> None:
+        """The child's counts start at zero and its rate limits full."""
 
     def caller_location(
         self, skip: dict[str, bool], classify: Callable[[str], bool], /

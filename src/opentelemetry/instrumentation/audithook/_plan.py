@@ -1,21 +1,21 @@
-"""The plan for one event name: everything the hook decides once per name.
+"""The plan for one event name: everything decided once per name.
 
-The hook implementation asks ``Planner.flags(event)`` the first time it sees
-a name and caches the answer (its *flags*: selected, counted in the overflow
-series, countable by the C hook alone); each selected event then runs the
-name's ``Plan``.  A plan is the configuration's ``Rules`` for the name
-(``Config.rules_for``) plus what lives as long as the name does: the series
-it is counted under and its rate-limit bucket.
+The hook implementation asks ``Planner.resolve(event)`` the first time it
+sees a name and caches the answer: its *flags* (selected, standard-library
+imports left out, dropped without a span, counted in the overflow series)
+and its sample ratio, with which the hook drops what it can by itself.  The
+events it hands on run the name's ``Plan``: the configuration's ``Rules``
+for the name (``Config.rules_for``) plus the series it is counted under.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-import time
 
 from opentelemetry.instrumentation.audithook import _selection
 from opentelemetry.instrumentation.audithook._config import Config, Rules
+from opentelemetry.instrumentation.audithook._impl import Backend
 
 # Plans held at once; past that the table starts over (a name whose plan was
 # forgotten gets a new one on its next event).
@@ -39,39 +39,15 @@ UNRECORDABLE: frozenset[str] = (
 )
 
 
-class TokenBucket:
-    """A rate limit whose burst equals its rate.
-
-    Unlocked: threads racing here may let a token or two too many through;
-    every event is still either exported or counted as dropped."""
-
-    __slots__ = ("rate", "tokens", "last")
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = rate
-        self.last = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if tokens >= 1.0:
-            self.tokens = tokens - 1.0
-            return True
-        self.tokens = tokens
-        return False
-
-
 class Counts:
-    """Cumulative per-process counts, read by the observable counters.
+    """The drops decided in Python (the hook counts the rest), read by the
+    observable counters.
 
     Keyed by event name for the first ``limit`` names, by None (the overflow
     series) for the rest: the tables and the metric stay bounded."""
 
     def __init__(self, limit: int = MAX_SERIES) -> None:
         self.lock = threading.Lock()
-        self.selected: dict[str | None, int] = {}
         self.dropped: dict[tuple[str | None, str], int] = {}
         self._admitted: set[str] = set()
         self._limit = limit
@@ -86,17 +62,17 @@ class Counts:
                 return name
             return None
 
-    def snapshot(self) -> tuple[dict[str | None, int], dict[tuple[str | None, str], int]]:
+    def snapshot(self) -> dict[tuple[str | None, str], int]:
         with self.lock:
-            return dict(self.selected), dict(self.dropped)
+            return dict(self.dropped)
 
 
 class Plan:
     """What the hook does with one selected event name."""
 
-    __slots__ = ("name", "key", "non_stdlib", "arguments", "ratio", "bucket")
+    __slots__ = ("name", "key", "non_stdlib", "arguments", "ratio")
 
-    def __init__(self, name: str, rules: Rules, key: str | None, rate_limit: float) -> None:
+    def __init__(self, name: str, rules: Rules, key: str | None) -> None:
         self.name = name
         # the name it is counted under; None: the overflow series
         self.key = key
@@ -104,23 +80,20 @@ class Plan:
         self.non_stdlib = rules.selected == _selection.SELECTED_NON_STDLIB
         self.arguments = rules.arguments
         self.ratio = rules.sample_ratio
-        self.bucket = TokenBucket(rate_limit) if rate_limit else None
 
 
 class Planner:
     """The plans of one ``instrument()`` configuration, made on first sight."""
 
-    def __init__(
-        self, config: Config, counts: Counts, selected: int, fast: int, overflow: int
-    ) -> None:
-        """The hook's flags: ``selected``; ``fast``, which lets it count an
-        event with no span by itself (0 where the emitter needs every event);
-        ``overflow``, for the overflow series."""
+    def __init__(self, config: Config, counts: Counts, backend: Backend, need_span: bool) -> None:
+        """``need_span``: an event with no recording span is dropped (span
+        events only); else it becomes a log record."""
         self.config = config
         self.counts = counts
-        self._selected = selected
-        self._fast = fast
-        self._overflow = overflow
+        self._selected = backend.FLAG_SELECTED
+        self._need_span = backend.FLAG_NEED_SPAN if need_span else 0
+        self._non_stdlib = backend.FLAG_NON_STDLIB
+        self._overflow = backend.FLAG_OVERFLOW
         self._plans: dict[str, Plan] = {}
 
     def plan(self, event: str) -> Plan | None:
@@ -133,27 +106,25 @@ class Planner:
         rules = self.config.rules_for(event)
         if rules is None:
             return None
-        plan = Plan(event, rules, self.counts.key(event), self.config.rate_limit)
+        plan = Plan(event, rules, self.counts.key(event))
         if len(self._plans) >= _PLAN_LIMIT:
             self._plans.clear()
         self._plans[event] = plan
         return plan
 
-    def flags(self, event: str) -> int:
-        """The hook's flags for a name (0: not selected)."""
+    def resolve(self, event: str) -> tuple[int, float]:
+        """The hook's (flags, sample ratio) for a name (flags 0: not selected)."""
         plan = self.plan(event)
         if plan is None:
-            return 0
-        flags = self._selected
+            return 0, 1.0
+        flags = self._selected | self._need_span
         if plan.key is None:
             flags |= self._overflow
-        # With no span current, the Python side would only count the event as
-        # no_span: the C hook may do that by itself.
-        if not plan.non_stdlib and plan.ratio >= 1.0:
-            flags |= self._fast
-        return flags
+        if plan.non_stdlib:
+            flags |= self._non_stdlib
+        return flags, plan.ratio
 
     def restart(self, counts: Counts) -> None:
-        """After a fork: the child's counts, and rate limits that start full."""
+        """After a fork: the child's counts."""
         self.counts = counts
         self._plans.clear()

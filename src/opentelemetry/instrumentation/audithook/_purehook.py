@@ -2,9 +2,12 @@
 
 Same functions, same behaviour; used where the C extension could not be
 built, or when ``OTEL_PYTHON_AUDITHOOK_PURE_PYTHON=true``.  The hot path is one
-dict lookup: each event name maps to its flags (0 when it is not selected or
-the hook is disarmed), so an unselected event costs one ``dict.get`` and one
-truth test.
+dict lookup: each event name maps to 0 (not selected) or to its ``_Name``
+(flags, sample ratio, counts), so an unselected event costs one ``dict.get``
+and one truth test.  A selected event then goes through the same decisions,
+in the same order, as in C (standard-library import, suppression, sampling,
+no span, rate limits), each drop counted here; only what is left reaches the
+handler.
 
 Where the twins differ, by necessity: pure Python can reach a frame only
 through ``sys._getframe``, ``frame.f_code`` or ``traceback.tb_frame``, each
@@ -23,22 +26,34 @@ import sys
 import threading
 from _thread import get_ident
 from collections.abc import Callable
+from random import random
+from time import monotonic
 from types import FunctionType, MethodType, TracebackType
 from typing import Any
 
 FLAG_SELECTED = 1
-FLAG_FAST = 4
+FLAG_NEED_SPAN = 2
+FLAG_NON_STDLIB = 4
 FLAG_OVERFLOW = 8
+COUNTS: tuple[str, ...] = (
+    "selected", "no_span", "sampled_out", "rate_limited", "rate_limited_total",
+    "other_interpreter",
+)  # fmt: skip
 PROBE_EVENT = "opentelemetry.instrumentation.audithook.probe"
 # caller_location needs sys._getframe and frame.f_code: other hooks see them
 WALK_IS_SILENT = False
+
+# situation()'s answers: _impl.SUPPRESSED, NO_SPAN and IN_SPAN
+_SUPPRESSED, _NO_SPAN, _IN_SPAN = 0, 1, 2
+_SELECTED, _N_NO_SPAN, _SAMPLED_OUT, _RATE_LIMITED, _RATE_LIMITED_TOTAL = range(5)
 
 # Names remembered at once; past that the cache starts over (the C hook's
 # cache has the same bound).
 _CACHE_LIMIT = 3072
 
-_Resolve = Callable[[str], int]
+_Resolve = Callable[[str], tuple[int, float]]
 _Handle = Callable[[str, tuple[Any, ...]], None]
+_Report = Callable[[str, Exception], None]
 
 # Python runs signal handlers in the main thread between any two bytecodes,
 # ours and the SDK's included, where an ``except Exception`` would swallow an
@@ -52,11 +67,56 @@ _DEFERRED = (
     else frozenset()
 )
 
-# Never rebound: the hook holds direct references to these.
-_cache: dict[str, int] = {}
+
+class _Bucket:
+    """A rate limit whose burst equals its rate, full at first use."""
+
+    __slots__ = ("tokens", "last")
+
+    def __init__(self) -> None:
+        self.tokens = -1.0  # full at first use
+        self.last = 0.0
+
+    def take(self, rate: float, now: float) -> bool:
+        tokens = rate if self.tokens < 0 else min(rate, self.tokens + (now - self.last) * rate)
+        self.last = now
+        if tokens >= 1.0:
+            self.tokens = tokens - 1.0
+            return True
+        self.tokens = tokens
+        return False
+
+
+class _Counted:
+    """Where a selected name is counted, with its rate limit."""
+
+    __slots__ = ("n", "bucket")
+
+    def __init__(self) -> None:
+        self.n = [0, 0, 0, 0, 0, 0]
+        self.bucket = _Bucket()
+
+
+class _Name:
+    """A selected name's flags, sample ratio and counts (truthy, unlike 0)."""
+
+    __slots__ = ("flags", "ratio", "count")
+
+    def __init__(self, flags: int, ratio: float, count: _Counted) -> None:
+        self.flags = flags
+        self.ratio = ratio
+        self.count = count
+
+
+# Never rebound: the hook holds direct references to these.  The cache maps a
+# name to 0 (not selected, or disarmed) or to its _Name.
+_cache: dict[str, _Name | int] = {}
 _busy: set[int] = set()
 # names resolved ahead of their first event, for good (pin())
-_pinned: dict[str, int] = {}
+_pinned: dict[str, _Name | int] = {}
+# Counts are never emptied; past the names Python admits, they share None's.
+_counted: dict[str | None, _Counted] = {None: _Counted()}
+_lock = threading.Lock()
 
 
 class _State:
@@ -65,10 +125,82 @@ class _State:
     probe_seen = False
     resolve: _Resolve | None = None
     handle: _Handle | None = None
+    report: _Report | None = None
+    situation: Callable[[str], int] | None = None
+    context_var: Any = None
+    suppress_keys: tuple[Any, ...] = ()
+    span_key: Any = None
+    non_recording: Any = None
+    rate_limit = 0.0
+    rate_limit_total = 0.0
+    total = _Bucket()
+    stdlib: frozenset[str] = frozenset()
+
+
+def _situation(event: str) -> int:
+    """Where the event happens, as the C hook reads it from the context."""
+    state = _State
+    var = state.context_var
+    if var is None:
+        situation = state.situation
+        return situation(event) if situation is not None else _IN_SPAN
+    ctx = var.get(None)
+    if ctx is None:
+        return _NO_SPAN
+    if not issubclass(type(ctx), dict):
+        return state.situation(event) if state.situation is not None else _IN_SPAN
+    for key in state.suppress_keys:
+        value = dict.get(ctx, key)
+        if value is True:
+            return _SUPPRESSED
+        if value is not None and value is not False:
+            return state.situation(event) if state.situation is not None else _IN_SPAN
+    span = dict.get(ctx, state.span_key)
+    if span is None or type(span) is state.non_recording:
+        return _NO_SPAN
+    return _IN_SPAN
+
+
+def _admit(name: _Name, where: int) -> bool:
+    """Count a selected event; whether it goes to the handler (the C order)."""
+    count = name.count
+    state = _State
+    kind = -1
+    if name.ratio < 1.0 and random() >= name.ratio:
+        kind = _SAMPLED_OUT
+    elif where == _NO_SPAN and name.flags & FLAG_NEED_SPAN:
+        kind = _N_NO_SPAN
+    with _lock:
+        count.n[_SELECTED] += 1
+        if kind < 0 and (state.rate_limit or state.rate_limit_total):
+            now = monotonic()
+            if state.rate_limit and not count.bucket.take(state.rate_limit, now):
+                kind = _RATE_LIMITED
+            elif state.rate_limit_total and not state.total.take(state.rate_limit_total, now):
+                kind = _RATE_LIMITED_TOTAL
+        if kind >= 0:
+            count.n[kind] += 1
+    return kind < 0
+
+
+def _name_for(event: str, flags: int, ratio: float) -> _Name | int:
+    if not flags & FLAG_SELECTED:
+        return 0
+    key = None if flags & FLAG_OVERFLOW else event
+    with _lock:
+        count = _counted.get(key)
+        if count is None:
+            count = _counted[key] = _Counted()
+    return _Name(flags, ratio, count)
+
+
+def _is_stdlib_import(args: tuple[Any, ...]) -> bool:
+    module = args[0] if args else None
+    return type(module) is str and module.partition(".")[0] in _State.stdlib
 
 
 def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
-    get_flags = _cache.get
+    get_name = _cache.get
     busy = _busy
     state = _State
     main_thread = _MAIN_THREAD
@@ -80,36 +212,56 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
     setmask = signal.SIG_SETMASK if sigmask else 0
 
     def audit_hook(event: str, args: tuple[Any, ...]) -> None:
-        flags = get_flags(event)
-        if flags == 0:
-            return
-        if flags is None and not state.enabled:
-            if event == PROBE_EVENT:
-                state.probe_seen = True
-            return
+        name = get_name(event)
+        if not name:
+            if name is not None:
+                return  # the hot path: an unselected event
+            if not state.enabled:
+                if event == PROBE_EVENT:
+                    state.probe_seen = True
+                return
         thread = get_ident()
         if thread in busy:
             return  # an event raised by our own work
-        # The mask as it is, read first: a handler that runs on the way out
-        # of this call raises before anything needs undoing.
-        saved = sigmask(block, ()) if sigmask and thread == main_thread else None
+        masking = sigmask is not None and thread == main_thread
+        saved = None
         busy.add(thread)
-        # No except here: resolve() and handle() drop the errors of our own
-        # code; what they let through is the application's (a signal
-        # handler's exception, KeyboardInterrupt) and goes on to it.
+        # resolve(), report() and handle() drop the errors of our own code;
+        # what they let through is the application's (a signal handler's
+        # exception, KeyboardInterrupt) and goes on to it.
         try:
-            if saved is not None:
-                sigmask(block, deferred)  # type: ignore[misc]
-            if flags is None:
+            if name is None:
+                if masking:
+                    # The mask as it is, read first: a handler that runs on
+                    # the way out of this call raises before anything needs
+                    # undoing.
+                    saved = sigmask(block, ())  # type: ignore[misc]
+                    sigmask(block, deferred)  # type: ignore[misc]
                 # First sight of this name: ask once.
-                flags = state.resolve(event)  # type: ignore[misc]
+                flags, ratio = state.resolve(event)  # type: ignore[misc]
+                name = _name_for(event, flags, ratio)
                 if state.enabled:
                     if len(_cache) >= _CACHE_LIMIT:
                         clear_cache()
-                    _cache[event] = flags
-                if not flags:
+                    _cache[event] = name
+                if not name:
                     return
-            state.handle(event, args)  # type: ignore[misc]
+            selected: _Name = name  # type: ignore[assignment]
+            # The decisions run unmasked, as C's run without Python: report()
+            # tells a signal handler's exception from ours.
+            try:
+                if selected.flags & FLAG_NON_STDLIB and _is_stdlib_import(args):
+                    return
+                where = _situation(event)
+                admitted = where != _SUPPRESSED and _admit(selected, where)
+            except Exception as exc:  # never BaseException: Ctrl-C must reach the app
+                state.report(event, exc)  # type: ignore[misc]
+                return
+            if admitted:
+                if masking and saved is None:
+                    saved = sigmask(block, ())  # type: ignore[misc]
+                    sigmask(block, deferred)  # type: ignore[misc]
+                state.handle(event, args)  # type: ignore[misc]
         finally:
             busy.discard(thread)
             if saved is not None:
@@ -120,11 +272,12 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
     return audit_hook
 
 
-def install(resolve: _Resolve, handle: _Handle, /) -> bool | None:
+def install(resolve: _Resolve, handle: _Handle, report: _Report, /) -> bool | None:
     """Install the hook once: True, False if another hook refused it, None
     if another hook refused the probe event that would tell."""
     _State.resolve = resolve
     _State.handle = handle
+    _State.report = report
     if _State.installed:
         return True
     try:
@@ -159,21 +312,59 @@ def clear_cache() -> None:
 
 def pin(name: str, flags: int, /) -> None:
     """Resolve a name ahead of its first event, for good."""
-    _pinned[name] = _cache[name] = flags
+    _pinned[name] = _cache[name] = _name_for(name, flags, 1.0)
 
 
-def set_fast_path(context_var: Any, suppress_keys: tuple[Any, ...], span_key: Any, /) -> None:
-    """Only the C hook counts without calling Python; here the handler counts."""
+def set_context(
+    context_var: Any,
+    suppress_keys: tuple[Any, ...],
+    span_key: Any,
+    non_recording: type | None,
+    situation: Callable[[str], int],
+    /,
+) -> None:
+    """Where to read suppression and the span; context_var None: ask situation(event)."""
+    _State.situation = situation
+    _State.context_var = context_var
+    _State.suppress_keys = suppress_keys
+    _State.span_key = span_key
+    _State.non_recording = non_recording
 
 
-def counts() -> dict[str | None, tuple[int, int, int]]:
-    # Events of other interpreters do not reach this hook: a Python hook
-    # belongs to the interpreter that added it.
-    return {}
+def configure(rate_limit: float, rate_limit_total: float, stdlib: frozenset[str], /) -> None:
+    """The rate limits (events per second; 0: none), which start full, and the
+    module names that FLAG_NON_STDLIB leaves out."""
+    if not (rate_limit >= 0 and rate_limit_total >= 0):
+        raise ValueError("rate limits are >= 0")
+    _State.stdlib = stdlib
+    with _lock:
+        _State.rate_limit = float(rate_limit)
+        _State.rate_limit_total = float(rate_limit_total)
+        _refill()
+
+
+def _refill() -> None:
+    for count in _counted.values():
+        count.bucket = _Bucket()
+    _State.total = _Bucket()
+
+
+def counts() -> dict[str | None, tuple[int, ...]]:
+    """{name or None: counts in the order of COUNTS}; None: the overflow names.
+    Events of other interpreters do not reach this hook (a Python hook belongs
+    to the interpreter that added it)."""
+    with _lock:
+        return {name: tuple(c.n) for name, c in _counted.items() if any(c.n)}
 
 
 def reset_after_fork() -> None:
+    global _lock
     _busy.clear()
+    # the child's own lock, counts and full rate limits
+    _lock = threading.Lock()
+    for count in _counted.values():
+        count.n[:] = [0] * len(count.n)
+    _refill()
 
 
 def caller_location(

@@ -8,16 +8,17 @@ the private name (``build`` takes the lookup, so tests build the fallbacks):
   ``utils._SUPPRESS_INSTRUMENTATION_KEY_PLAIN``: else
   ``utils.is_instrumentation_enabled()``;
 * ``trace.propagation._SPAN_KEY``: else ``trace.get_current_span(ctx)``;
-* ``context._RUNTIME_CONTEXT._current_context``: else no C fast path (every
-  selected event asks Python);
+* ``context._RUNTIME_CONTEXT._current_context``: else the hook asks Python
+  where each selected event happens (``_impl.Backend.set_context``);
 * ``sdk.trace.Span._add_event`` and ``Span._limits``: else ``span.add_event``
   and ``SpanLimits().max_events``;
 * ``_logs._internal.ProxyLoggerProvider`` and
   ``LoggerProvider._multi_log_record_processor``: else a provider that is not
   the API's no-op one is taken to export.
 
-The C hook's fast path reads the same three context names (``fast_path_args``)
-and repeats the first two checks in C; it is off when any of them is missing.
+The hook reads the same three context names (``context_args``) and repeats
+the first two checks itself, in C where it is the C hook, so that it can drop
+an event before any Python runs; when any of them is missing, it asks.
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ class Seam:
     """The span's event limit."""
     logs_exported: Callable[[Any], bool]
     """Whether log records given to the provider go anywhere."""
-    fast_path_args: tuple[Any, tuple[Any, ...], Any]
-    """(context variable, suppress keys, span key) for the C hook; None first
-    when the fast path must stay off."""
+    context_args: tuple[Any, tuple[Any, ...], Any, type | None]
+    """(context variable, suppress keys, span key, the API's NonRecordingSpan)
+    for the hook; None first when it must ask Python instead."""
     private: frozenset[str]
     """The private names found (for tests and the ``config`` command)."""
 
@@ -103,12 +104,12 @@ def build(lookup: Lookup = _import_lookup) -> Seam:
 
     runtime = _find(lookup, "opentelemetry.context", "_RUNTIME_CONTEXT")
     var = getattr(runtime, "_current_context", None)
-    fast: tuple[Any, tuple[Any, ...], Any] = (None, (), None)
+    fast: tuple[Any, tuple[Any, ...], Any, type | None] = (None, (), None, None)
     # Only contextvars' ContextVar can be read from C; another runtime
     # context (a user's) always goes through Python.
     if type(var).__name__ == "ContextVar" and span_key is not None and suppress_key is not None:
         found.add("_RUNTIME_CONTEXT")
-        fast = (var, (suppress_key, plain_key), span_key)
+        fast = (var, (suppress_key, plain_key), span_key, trace.NonRecordingSpan)
 
     return Seam(
         suppressed=suppressed,
@@ -116,7 +117,7 @@ def build(lookup: Lookup = _import_lookup) -> Seam:
         add_span_event=add_span_event,
         max_span_events=max_span_events,
         logs_exported=logs_exported,
-        fast_path_args=fast,
+        context_args=fast,
         private=frozenset(found),
     )
 

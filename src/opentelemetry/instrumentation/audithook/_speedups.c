@@ -2,10 +2,13 @@
  *
  * Unselected events are rejected here with no Python allocation: the event
  * name is hashed and looked up in a fixed-size cache that Python fills once
- * per distinct name.  Selected events whose context holds no span are
- * counted here too (the metrics-only path); everything else is handed to the
- * Python handler.  The pure-Python twin is _purehook.py: same functions,
- * same behaviour.
+ * per distinct name.  Every decision to drop a selected event that can be
+ * made without the span is made here too, before any Python runs:
+ * suppression (the telemetry pipeline's own work), standard-library imports,
+ * sampling, no span, and the rate limits per name and process-wide; each is
+ * counted here.  Only the events that will be exported reach the Python
+ * handler.  The pure-Python twin is _purehook.py: same functions, same
+ * behaviour, same order of decisions.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -26,8 +29,34 @@
 #define COUNTED_MAX 2048
 
 #define FLAG_SELECTED 1
-#define FLAG_FAST 4     /* may be counted here when the context holds no span */
-#define FLAG_OVERFLOW 8 /* counted in the overflow bucket, not under its name */
+#define FLAG_NEED_SPAN 2  /* with no recording span: dropped as no_span */
+#define FLAG_NON_STDLIB 4 /* an import event: standard-library modules are not recorded */
+#define FLAG_OVERFLOW 8   /* counted in the overflow bucket, not under its name */
+
+/* Where an event happens: what situation() says (the numbers are
+ * _impl.SUPPRESSED, _impl.NO_SPAN and _impl.IN_SPAN). */
+#define SITUATION_SUPPRESSED 0
+#define SITUATION_NO_SPAN 1
+#define SITUATION_IN_SPAN 2
+
+/* What the hook counts, in the order counts() reports it (COUNTS). */
+enum {
+    N_SELECTED,
+    N_NO_SPAN,
+    N_SAMPLED_OUT,
+    N_RATE_LIMITED,
+    N_RATE_LIMITED_TOTAL,
+    N_KINDS
+};
+static const char *const COUNT_NAMES[] = {"selected", "no_span", "sampled_out", "rate_limited",
+                                          "rate_limited_total", "other_interpreter"};
+
+/* A rate limit whose burst equals its rate; `primed` 0: full at next use. */
+typedef struct {
+    double tokens;
+    double last;
+    int primed;
+} bucket_t;
 
 static const char PROBE_EVENT[] = "opentelemetry.instrumentation.audithook.probe";
 
@@ -36,8 +65,8 @@ typedef struct {
     size_t len;
     uint64_t hash;
     PyObject *pyname; /* NULL for the overflow bucket */
-    unsigned long long selected;
-    unsigned long long no_span;
+    unsigned long long n[N_KINDS];
+    bucket_t bucket; /* the per-name rate limit (shared by the overflow names) */
     /* raised in another interpreter: never recorded, only counted, and
      * written without the main interpreter's GIL, hence atomic */
     _Atomic unsigned long long elsewhere;
@@ -48,6 +77,7 @@ typedef struct {
     size_t len;
     uint64_t hash;
     int flags;
+    double ratio;      /* the sample ratio; 1.0: every event */
     PyObject *pyname;  /* the name as str, made once */
     counted_t *count;  /* where a selected name is counted; never freed */
     int pinned;        /* survives emptying: resolved ahead of its first event */
@@ -92,6 +122,12 @@ static PyObject *handler = NULL;     /* handle(name: str, args: tuple) -> None *
 static PyObject *context_var = NULL; /* the OpenTelemetry context's ContextVar */
 static PyObject *suppress_keys = NULL; /* tuple of context keys */
 static PyObject *span_key = NULL;
+static PyObject *non_recording = NULL; /* the API's NonRecordingSpan type */
+static PyObject *situation_fn = NULL;  /* situation(name) -> int, where context_var is NULL */
+static PyObject *stdlib_names = NULL;  /* frozenset: sys.stdlib_module_names */
+static double rate_limit = 0.0;        /* per name, events per second; 0: none */
+static double rate_limit_total = 0.0;  /* process-wide */
+static bucket_t total_bucket;
 static PyInterpreterState *main_interp = NULL;
 
 /* Python runs signal handlers in the main thread, between any two bytecodes:
@@ -110,6 +146,22 @@ init_deferred_signals(void)
     const int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS, SIGKILL, SIGSTOP};
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
         sigdelset(&deferred_signals, keep[i]);
+    }
+}
+
+/* Signals deferred while our Python code runs, from the first call into
+ * Python on; decisions made in C alone need no mask (no bytecode runs). */
+typedef struct {
+    int masked;
+    sigset_t saved;
+} signal_guard_t;
+
+static inline void
+defer_signals(signal_guard_t *guard)
+{
+    if (!guard->masked && main_thread != 0 && PyThread_get_thread_ident() == main_thread &&
+        pthread_sigmask(SIG_BLOCK, &deferred_signals, &guard->saved) == 0) {
+        guard->masked = 1;
     }
 }
 
@@ -295,8 +347,8 @@ counter_for(const char *event, uint64_t hash, size_t len, PyObject *pyname, char
  * made before the lock was taken; the ones used are set to NULL.  Lock and
  * GIL held. */
 static entry_t *
-insert(const char *event, uint64_t hash, size_t len, int flags, int pin, PyObject *pyname,
-       char **copies)
+insert(const char *event, uint64_t hash, size_t len, int flags, double ratio, int pin,
+       PyObject *pyname, char **copies)
 {
     counted_t *count = NULL;
     if (flags & FLAG_SELECTED) {
@@ -306,6 +358,7 @@ insert(const char *event, uint64_t hash, size_t len, int flags, int pin, PyObjec
     entry_t *e = lookup(event, hash, len);
     if (e != NULL) {
         e->flags = flags;
+        e->ratio = ratio;
         e->count = count;
         e->pinned |= pin;
         return e;
@@ -323,6 +376,7 @@ insert(const char *event, uint64_t hash, size_t len, int flags, int pin, PyObjec
     e->len = len;
     e->hash = hash;
     e->flags = flags;
+    e->ratio = ratio;
     e->pyname = Py_NewRef(pyname);
     e->count = count;
     cache_fill++;
@@ -332,8 +386,8 @@ insert(const char *event, uint64_t hash, size_t len, int flags, int pin, PyObjec
 /* Remember a resolved name, and say where it is counted (NULL: it is not
  * selected).  GIL held, lock not held. */
 static int
-remember(const char *event, uint64_t hash, size_t len, int flags, int pin, PyObject *pyname,
-         counted_t **count)
+remember(const char *event, uint64_t hash, size_t len, int flags, double ratio, int pin,
+         PyObject *pyname, counted_t **count)
 {
     /* Allocated before the lock: nothing allocates while it is held. */
     char *copies[2] = {PyMem_RawMalloc(len + 1), PyMem_RawMalloc(len + 1)};
@@ -343,7 +397,7 @@ remember(const char *event, uint64_t hash, size_t len, int flags, int pin, PyObj
         }
     }
     lock_tables();
-    entry_t *e = insert(event, hash, len, flags, pin, pyname, copies);
+    entry_t *e = insert(event, hash, len, flags, ratio, pin, pyname, copies);
     *count = e != NULL ? e->count : NULL;
     unlock_tables();
     PyMem_RawFree(copies[0]);
@@ -351,43 +405,202 @@ remember(const char *event, uint64_t hash, size_t len, int flags, int pin, PyObj
     return e != NULL ? 0 : -1;
 }
 
-/* 1: handled here (suppressed, or counted as no_span); 0: Python decides. */
+/* Run our Python code as CPython runs Python audit hooks: unseen by
+ * sys.settrace, sys.setprofile and sys.monitoring. */
+static PyObject *
+call_untraced(PyObject *callable, PyObject *a, PyObject *b)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    PyThreadState_EnterTracing(ts);
+    PyObject *res = a == NULL   ? PyObject_CallNoArgs(callable)
+                    : b == NULL ? PyObject_CallOneArg(callable, a)
+                                : PyObject_CallFunctionObjArgs(callable, a, b, NULL);
+    PyThreadState_LeaveTracing(ts);
+    return res;
+}
+
+/* Where the event happens, read from the OpenTelemetry context without
+ * Python code: SITUATION_*, or -1 with an exception set.  A span of the
+ * API's NonRecordingSpan type counts as none; any other span as recording
+ * (the Python handler checks is_recording() again).  Where the context
+ * cannot be read here (an unusual runtime context, an unusual suppress
+ * value), Python's situation(name) tells. */
 static int
-fast_path(counted_t *count)
+situation(signal_guard_t *guard, PyObject *pyname)
 {
     PyObject *ctx = NULL;
+    if (context_var == NULL) {
+        goto ask_python;
+    }
     if (PyContextVar_Get(context_var, NULL, &ctx) < 0) {
+        PyErr_Clear();
+        goto ask_python;
+    }
+    if (ctx == NULL) {
+        return SITUATION_NO_SPAN;
+    }
+    if (!PyDict_Check(ctx)) {
+        Py_DECREF(ctx);
+        goto ask_python;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(suppress_keys); i++) {
+        PyObject *v = PyDict_GetItemWithError(ctx, PyTuple_GET_ITEM(suppress_keys, i));
+        if (v == Py_True) {
+            Py_DECREF(ctx);
+            return SITUATION_SUPPRESSED; /* the telemetry pipeline's own work */
+        }
+        if (v != NULL && v != Py_False && v != Py_None) {
+            Py_DECREF(ctx);
+            goto ask_python; /* its truth is Python's to judge */
+        }
+        if (v == NULL && PyErr_Occurred()) {
+            PyErr_Clear();
+            Py_DECREF(ctx);
+            goto ask_python;
+        }
+    }
+    PyObject *span = PyDict_GetItemWithError(ctx, span_key);
+    int where = SITUATION_IN_SPAN;
+    if (span == NULL) {
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            Py_DECREF(ctx);
+            goto ask_python;
+        }
+        where = SITUATION_NO_SPAN;
+    }
+    else if (non_recording != NULL && (PyObject *)Py_TYPE(span) == non_recording) {
+        where = SITUATION_NO_SPAN;
+    }
+    Py_DECREF(ctx);
+    return where;
+ask_python:
+    if (situation_fn == NULL) {
+        return SITUATION_IN_SPAN; /* not told how: the handler decides */
+    }
+    defer_signals(guard);
+    PyObject *res = call_untraced(situation_fn, pyname, NULL);
+    if (res == NULL) {
+        return -1;
+    }
+    long value = PyLong_AsLong(res);
+    Py_DECREF(res);
+    if (value == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return (int)value;
+}
+
+/* Whether an import event imports a standard-library module: those are
+ * left out of @default.  Never raises. */
+static int
+is_stdlib_import(PyObject *args)
+{
+    if (stdlib_names == NULL || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 1) {
+        return 0;
+    }
+    PyObject *module = PyTuple_GET_ITEM(args, 0);
+    if (!PyUnicode_CheckExact(module)) {
+        return 0;
+    }
+    Py_ssize_t dot = PyUnicode_FindChar(module, '.', 0, PyUnicode_GET_LENGTH(module), 1);
+    PyObject *top = dot >= 0 ? PyUnicode_Substring(module, 0, dot) : Py_NewRef(module);
+    if (top == NULL) {
         PyErr_Clear();
         return 0;
     }
-    if (ctx != NULL) {
-        if (!PyDict_Check(ctx)) {
-            Py_DECREF(ctx);
-            return 0;
-        }
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(suppress_keys); i++) {
-            PyObject *v = PyDict_GetItemWithError(ctx, PyTuple_GET_ITEM(suppress_keys, i));
-            if (v == Py_True) {
-                Py_DECREF(ctx);
-                return 1; /* the telemetry pipeline's own work: not recorded */
-            }
-            if (v != NULL && v != Py_False && v != Py_None) {
-                Py_DECREF(ctx);
-                return 0; /* an unusual value: let Python judge its truth */
-            }
-        }
-        PyObject *span = PyDict_GetItemWithError(ctx, span_key);
-        Py_DECREF(ctx);
-        if (span != NULL || PyErr_Occurred()) {
-            PyErr_Clear();
-            return 0;
-        }
+    int found = PySet_Contains(stdlib_names, top);
+    Py_DECREF(top);
+    if (found < 0) {
+        PyErr_Clear();
+        return 0;
     }
+    return found;
+}
+
+static inline double
+monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Take a token.  Lock held. */
+static inline int
+take(bucket_t *b, double rate, double now)
+{
+    if (!b->primed) {
+        b->primed = 1;
+        b->tokens = rate;
+        b->last = now;
+    }
+    double tokens = b->tokens + (now - b->last) * rate;
+    if (tokens > rate) {
+        tokens = rate;
+    }
+    b->last = now;
+    if (tokens >= 1.0) {
+        b->tokens = tokens - 1.0;
+        return 1;
+    }
+    b->tokens = tokens;
+    return 0;
+}
+
+/* A uniform double in [0, 1): xorshift64*, one state per thread. */
+#if defined(_MSC_VER)
+static __declspec(thread) uint64_t rng_state = 0;
+#else
+static _Thread_local uint64_t rng_state = 0;
+#endif
+
+static inline double
+uniform(void)
+{
+    uint64_t x = rng_state;
+    if (x == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        x = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&rng_state;
+        x |= 1;
+    }
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state = x;
+    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Count a selected event and decide whether it goes to the handler: 1 yes,
+ * 0 dropped (and counted by reason).  The order is the pure twin's. */
+static int
+admit(counted_t *count, int flags, double ratio, int where)
+{
+    int sampled_out = ratio < 1.0 && uniform() >= ratio;
+    int rated = rate_limit > 0.0 || rate_limit_total > 0.0;
+    int no_span = where == SITUATION_NO_SPAN && (flags & FLAG_NEED_SPAN);
+    double now = rated && !sampled_out && !no_span ? monotonic_seconds() : 0.0;
+    int kind = -1;
     lock_tables();
-    count->selected++;
-    count->no_span++;
+    count->n[N_SELECTED]++;
+    if (sampled_out) {
+        kind = N_SAMPLED_OUT;
+    }
+    else if (no_span) {
+        kind = N_NO_SPAN;
+    }
+    else if (rate_limit > 0.0 && !take(&count->bucket, rate_limit, now)) {
+        kind = N_RATE_LIMITED;
+    }
+    else if (rate_limit_total > 0.0 && !take(&total_bucket, rate_limit_total, now)) {
+        kind = N_RATE_LIMITED_TOTAL;
+    }
+    if (kind >= 0) {
+        count->n[kind]++;
+    }
     unlock_tables();
-    return 1;
+    return kind < 0;
 }
 
 /* An event raised in another interpreter.  Our Python side lives in the
@@ -418,19 +631,6 @@ elsewhere(const char *event)
         atomic_fetch_add_explicit(&count->elsewhere, 1, memory_order_relaxed);
     }
     return 0;
-}
-
-/* Run our Python code as CPython runs Python audit hooks: unseen by
- * sys.settrace, sys.setprofile and sys.monitoring. */
-static PyObject *
-call_untraced(PyObject *callable, PyObject *a, PyObject *b)
-{
-    PyThreadState *ts = PyThreadState_Get();
-    PyThreadState_EnterTracing(ts);
-    PyObject *res = b == NULL ? PyObject_CallOneArg(callable, a)
-                              : PyObject_CallFunctionObjArgs(callable, a, b, NULL);
-    PyThreadState_LeaveTracing(ts);
-    return res;
 }
 
 static int
@@ -470,9 +670,11 @@ audit_hook(const char *event, PyObject *args, void *data)
         hash = e->hash;
     }
     flags = e != NULL ? e->flags : -1;
+    double ratio = 1.0;
     if (flags > 0) {
         pyname = Py_NewRef(e->pyname);
         count = e->count;
+        ratio = e->ratio;
     }
     unlock_tables();
     if (flags == 0) {
@@ -483,9 +685,7 @@ audit_hook(const char *event, PyObject *args, void *data)
         return 0; /* our Python side is going away */
     }
     busy = 1;
-    sigset_t saved_mask;
-    int masked = main_thread != 0 && PyThread_get_thread_ident() == main_thread &&
-                 pthread_sigmask(SIG_BLOCK, &deferred_signals, &saved_mask) == 0;
+    signal_guard_t guard = {0};
     /* Errors of our own (the glue below) are dropped here; whatever the
      * Python side lets through is the application's (KeyboardInterrupt, a
      * signal handler's exception) and goes on to it. */
@@ -497,30 +697,51 @@ audit_hook(const char *event, PyObject *args, void *data)
             PyErr_Clear();
             goto done;
         }
+        defer_signals(&guard);
         PyObject *res = call_untraced(resolver, pyname, NULL);
         if (res == NULL) {
             rc = -1;
             goto done;
         }
-        flags = (int)PyLong_AsLong(res);
+        /* (flags, sample ratio) */
+        if (PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 2) {
+            flags = (int)PyLong_AsLong(PyTuple_GET_ITEM(res, 0));
+            ratio = PyFloat_AsDouble(PyTuple_GET_ITEM(res, 1));
+        }
+        else {
+            flags = -1;
+            PyErr_SetString(PyExc_TypeError, "resolve() returns (flags, ratio)");
+        }
         Py_DECREF(res);
-        if (flags == -1 && PyErr_Occurred()) {
+        if (PyErr_Occurred()) {
             PyErr_Clear();
             goto done;
         }
         if (!enabled) {
             goto done; /* disarmed while resolving: do not fill the cache */
         }
-        if (remember(event, hash, len, flags, 0, pyname, &count) < 0) {
+        if (remember(event, hash, len, flags, ratio, 0, pyname, &count) < 0) {
             goto done; /* out of memory: asked again next time */
         }
         if (!(flags & FLAG_SELECTED)) {
             goto done;
         }
     }
-    if ((flags & FLAG_FAST) && context_var != NULL && count != NULL && fast_path(count)) {
+    if (count == NULL) {
         goto done;
     }
+    if ((flags & FLAG_NON_STDLIB) && is_stdlib_import(args)) {
+        goto done; /* neither recorded nor counted */
+    }
+    int where = situation(&guard, pyname);
+    if (where < 0) {
+        rc = -1; /* the application's exception (a signal handler's) */
+        goto done;
+    }
+    if (where == SITUATION_SUPPRESSED || !admit(count, flags, ratio, where)) {
+        goto done;
+    }
+    defer_signals(&guard);
     PyObject *res = call_untraced(handler, pyname, args);
     if (res == NULL) {
         rc = -1;
@@ -531,8 +752,8 @@ audit_hook(const char *event, PyObject *args, void *data)
 done:
     Py_XDECREF(pyname);
     busy = 0;
-    if (masked) {
-        pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
+    if (guard.masked) {
+        pthread_sigmask(SIG_SETMASK, &guard.saved, NULL);
         /* Signals that arrived meanwhile: their handlers run now, and an
          * exception they raise is the audited operation's to raise. */
         if (rc == 0 && PyErr_CheckSignals() < 0) {
@@ -542,14 +763,16 @@ done:
     return rc;
 }
 
-/* install(resolve, handle) -> True (installed), False (not installed:
+/* install(resolve, handle, report) -> True (installed), False (not installed:
  * another hook refused it) or None (unknown: another hook refused the probe
  * event that would tell).  Never raises for what other hooks do. */
 static PyObject *
 speedups_install(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyCallable_Check(args[0]) || !PyCallable_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "install(resolve, handle) takes two callables");
+    /* report() is for the pure hook's Python decisions; here they are C. */
+    if (nargs != 3 || !PyCallable_Check(args[0]) || !PyCallable_Check(args[1]) ||
+        !PyCallable_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "install(resolve, handle, report) takes three callables");
         return NULL;
     }
     Py_XSETREF(resolver, Py_NewRef(args[0]));
@@ -642,43 +865,105 @@ speedups_pin(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     counted_t *count;
-    if (remember(event, hash, len, flags, 1, args[0], &count) < 0) {
+    if (remember(event, hash, len, flags, 1.0, 1, args[0], &count) < 0) {
         return PyErr_NoMemory();
     }
     n_pins++;
     Py_RETURN_NONE;
 }
 
+/* set_context(context_var, suppress_keys, span_key, non_recording, situation):
+ * where the OpenTelemetry context is, to tell suppression and spans in C;
+ * context_var None: ask situation(name) instead. */
 static PyObject *
-speedups_set_fast_path(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+speedups_set_context(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "set_fast_path(context_var, suppress_keys, span_key)");
+    if (nargs != 5 || !PyCallable_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "set_context(context_var, suppress_keys, span_key, "
+                                         "non_recording, situation)");
         return NULL;
     }
+    Py_XSETREF(situation_fn, Py_NewRef(args[4]));
     if (args[0] == Py_None) {
         Py_CLEAR(context_var);
         Py_RETURN_NONE;
     }
-    if (!PyContextVar_CheckExact(args[0]) || !PyTuple_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "a ContextVar and a tuple of keys are needed");
+    if (!PyContextVar_CheckExact(args[0]) || !PyTuple_Check(args[1]) ||
+        !(args[3] == Py_None || PyType_Check(args[3]))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "a ContextVar, a tuple of keys and a type (or None) are needed");
         return NULL;
     }
     Py_XSETREF(suppress_keys, Py_NewRef(args[1]));
     Py_XSETREF(span_key, Py_NewRef(args[2]));
+    if (args[3] == Py_None) {
+        Py_CLEAR(non_recording);
+    }
+    else {
+        Py_XSETREF(non_recording, Py_NewRef(args[3]));
+    }
     Py_XSETREF(context_var, Py_NewRef(args[0]));
+    Py_RETURN_NONE;
+}
+
+/* Every rate limit full again (lock held). */
+static void
+refill_buckets(void)
+{
+    for (size_t i = 0; i < COUNTED_CAPACITY; i++) {
+        counted[i].bucket.primed = 0;
+    }
+    overflow.bucket.primed = 0;
+    total_bucket.primed = 0;
+}
+
+/* configure(rate_limit, rate_limit_total, stdlib_names): the rate limits
+ * (events per second; 0: none), which start full, and the module names
+ * that FLAG_NON_STDLIB leaves out. */
+static PyObject *
+speedups_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyFrozenSet_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "configure(rate_limit: float, rate_limit_total: float, stdlib: frozenset)");
+        return NULL;
+    }
+    double per_name = PyFloat_AsDouble(args[0]);
+    double total = PyFloat_AsDouble(args[1]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!(per_name >= 0.0) || !(total >= 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "rate limits are >= 0");
+        return NULL;
+    }
+    Py_XSETREF(stdlib_names, Py_NewRef(args[2]));
+    lock_tables();
+    rate_limit = per_name;
+    rate_limit_total = total;
+    refill_buckets();
+    unlock_tables();
     Py_RETURN_NONE;
 }
 
 typedef struct {
     PyObject *pyname;
-    unsigned long long selected, no_span, elsewhere;
+    unsigned long long n[N_KINDS + 1]; /* the last: other interpreters */
 } snapshot_t;
 
-/* counts() -> {name or None: (selected, no_span, elsewhere)}: the counts kept
- * in C; None is the overflow bucket.  The table is copied under the lock and
- * the dict built after it: building can run the garbage collector, whose
- * finalizers may release the GIL and let other threads count. */
+static void
+snap_one(snapshot_t *out, counted_t *c, PyObject *pyname)
+{
+    out->pyname = Py_NewRef(pyname);
+    memcpy(out->n, c->n, sizeof(c->n));
+    out->n[N_KINDS] = atomic_load_explicit(&c->elsewhere, memory_order_relaxed);
+}
+
+/* counts() -> {name or None: (selected, no_span, sampled_out, rate_limited,
+ * rate_limited_total, other_interpreter)}: the counts kept in C (COUNTS
+ * names them); None is the overflow bucket.  The table is copied under the
+ * lock and the dict built after it: building can run the garbage collector,
+ * whose finalizers may release the GIL and let other threads count. */
 static PyObject *
 speedups_counts(PyObject *self, PyObject *unused)
 {
@@ -689,31 +974,32 @@ speedups_counts(PyObject *self, PyObject *unused)
     size_t n = 0;
     lock_tables();
     for (size_t i = 0; i < COUNTED_CAPACITY && n < COUNTED_MAX; i++) {
-        counted_t *c = &counted[i];
-        if (c->name == NULL) {
-            continue;
+        if (counted[i].name != NULL) {
+            snap_one(&snap[n++], &counted[i], counted[i].pyname);
         }
-        snap[n].pyname = Py_NewRef(c->pyname);
-        snap[n].selected = c->selected;
-        snap[n].no_span = c->no_span;
-        snap[n].elsewhere = atomic_load_explicit(&c->elsewhere, memory_order_relaxed);
-        n++;
     }
-    snap[n].pyname = Py_NewRef(Py_None);
-    snap[n].selected = overflow.selected;
-    snap[n].no_span = overflow.no_span;
-    snap[n].elsewhere = atomic_load_explicit(&overflow.elsewhere, memory_order_relaxed);
-    n++;
+    snap_one(&snap[n++], &overflow, Py_None);
     unlock_tables();
     PyObject *out = PyDict_New();
     for (size_t k = 0; k < n; k++) {
-        if (out != NULL && (snap[k].selected || snap[k].no_span || snap[k].elsewhere)) {
-            PyObject *triple = Py_BuildValue("(KKK)", snap[k].selected, snap[k].no_span,
-                                             snap[k].elsewhere);
-            if (triple == NULL || PyDict_SetItem(out, snap[k].pyname, triple) < 0) {
+        int any = 0;
+        for (int j = 0; j <= N_KINDS; j++) {
+            any |= snap[k].n[j] != 0;
+        }
+        if (out != NULL && any) {
+            PyObject *row = PyTuple_New(N_KINDS + 1);
+            for (int j = 0; row != NULL && j <= N_KINDS; j++) {
+                PyObject *v = PyLong_FromUnsignedLongLong(snap[k].n[j]);
+                if (v == NULL) {
+                    Py_CLEAR(row);
+                    break;
+                }
+                PyTuple_SET_ITEM(row, j, v);
+            }
+            if (row == NULL || PyDict_SetItem(out, snap[k].pyname, row) < 0) {
                 Py_CLEAR(out);
             }
-            Py_XDECREF(triple);
+            Py_XDECREF(row);
         }
         Py_DECREF(snap[k].pyname);
     }
@@ -724,17 +1010,18 @@ speedups_counts(PyObject *self, PyObject *unused)
 static PyObject *
 speedups_reset_after_fork(PyObject *self, PyObject *unused)
 {
-    /* The child's counts start fresh, and no thread of it is inside the hook. */
+    /* The child's counts start fresh, its rate limits full, and no thread
+     * of it is inside the hook. */
     atomic_store_explicit(&table_lock, 0, memory_order_relaxed);
     for (size_t i = 0; i < COUNTED_CAPACITY; i++) {
-        counted[i].selected = 0;
-        counted[i].no_span = 0;
+        memset(counted[i].n, 0, sizeof(counted[i].n));
         atomic_store_explicit(&counted[i].elsewhere, 0, memory_order_relaxed);
     }
-    overflow.selected = 0;
-    overflow.no_span = 0;
+    memset(overflow.n, 0, sizeof(overflow.n));
     atomic_store_explicit(&overflow.elsewhere, 0, memory_order_relaxed);
+    refill_buckets();
     busy = 0;
+    rng_state = 0;
     Py_RETURN_NONE;
 }
 
@@ -846,7 +1133,7 @@ speedups_raised_by(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef speedups_methods[] = {
     {"install", (PyCFunction)(void (*)(void))speedups_install, METH_FASTCALL,
-     "install(resolve, handle) -> bool: install the hook once; False if another hook vetoed it."},
+     "install(resolve, handle, report) -> bool: install the hook once; False if another hook vetoed it."},
     {"set_enabled", speedups_set_enabled, METH_O, "set_enabled(flag): arm or disarm the hook."},
     {"clear_cache", speedups_clear_cache, METH_NOARGS,
      "clear_cache(): forget every resolved event name but the pinned ones (counts are kept)."},
@@ -854,10 +1141,13 @@ static PyMethodDef speedups_methods[] = {
      "pin(name, flags): resolve a name ahead of its first event, for good."},
     {"caller_location", (PyCFunction)(void (*)(void))speedups_caller_location, METH_FASTCALL,
      "caller_location(skip, classify) -> (file, line, function) | None, raising no audit event."},
-    {"set_fast_path", (PyCFunction)(void (*)(void))speedups_set_fast_path, METH_FASTCALL,
-     "set_fast_path(context_var, suppress_keys, span_key): where to look for a span."},
+    {"set_context", (PyCFunction)(void (*)(void))speedups_set_context, METH_FASTCALL,
+     "set_context(context_var, suppress_keys, span_key, non_recording, situation): where to "
+     "look for suppression and the span."},
+    {"configure", (PyCFunction)(void (*)(void))speedups_configure, METH_FASTCALL,
+     "configure(rate_limit, rate_limit_total, stdlib): the rate limits and stdlib modules."},
     {"counts", speedups_counts, METH_NOARGS,
-     "counts() -> {name | None: (selected, no_span, elsewhere)} counted in C."},
+     "counts() -> {name | None: (counts in the order of COUNTS)} counted in C."},
     {"reset_after_fork", speedups_reset_after_fork, METH_NOARGS,
      "reset_after_fork(): fresh counts in a forked child."},
     {"raised_by", (PyCFunction)(void (*)(void))speedups_raised_by, METH_FASTCALL,
@@ -882,8 +1172,23 @@ speedups_exec(PyObject *module)
                         "the C audit hook serves the main interpreter only");
         return -1;
     }
+    PyObject *names = PyTuple_New(N_KINDS + 1);
+    for (int j = 0; names != NULL && j <= N_KINDS; j++) {
+        PyObject *v = PyUnicode_FromString(COUNT_NAMES[j]);
+        if (v == NULL) {
+            Py_CLEAR(names);
+            break;
+        }
+        PyTuple_SET_ITEM(names, j, v);
+    }
+    int added = names != NULL ? PyModule_AddObjectRef(module, "COUNTS", names) : -1;
+    Py_XDECREF(names);
+    if (added < 0) {
+        return -1;
+    }
     if (PyModule_AddIntConstant(module, "FLAG_SELECTED", FLAG_SELECTED) < 0 ||
-        PyModule_AddIntConstant(module, "FLAG_FAST", FLAG_FAST) < 0 ||
+        PyModule_AddIntConstant(module, "FLAG_NEED_SPAN", FLAG_NEED_SPAN) < 0 ||
+        PyModule_AddIntConstant(module, "FLAG_NON_STDLIB", FLAG_NON_STDLIB) < 0 ||
         PyModule_AddIntConstant(module, "FLAG_OVERFLOW", FLAG_OVERFLOW) < 0 ||
         PyModule_AddStringConstant(module, "PROBE_EVENT", PROBE_EVENT) < 0) {
         return -1;

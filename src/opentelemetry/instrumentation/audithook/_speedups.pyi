@@ -5,20 +5,33 @@ from types import TracebackType
 from typing import Any
 
 FLAG_SELECTED: int
-FLAG_FAST: int
+FLAG_NEED_SPAN: int
+FLAG_NON_STDLIB: int
 FLAG_OVERFLOW: int
+COUNTS: tuple[str, ...]
 PROBE_EVENT: str
 WALK_IS_SILENT: bool
 
 def install(
-    resolve: Callable[[str], int], handle: Callable[[str, tuple[Any, ...]], None], /
+    resolve: Callable[[str], tuple[int, float]],
+    handle: Callable[[str, tuple[Any, ...]], None],
+    report: Callable[[str, Exception], None],
+    /,
 ) -> bool | None: ...
 def installed() -> bool: ...
 def set_enabled(flag: bool, /) -> None: ...
 def clear_cache() -> None: ...
 def pin(name: str, flags: int, /) -> None: ...
-def set_fast_path(context_var: Any, suppress_keys: tuple[Any, ...], span_key: Any, /) -> None: ...
-def counts() -> dict[str | None, tuple[int, int, int]]: ...
+def set_context(
+    context_var: Any,
+    suppress_keys: tuple[Any, ...],
+    span_key: Any,
+    non_recording: type | None,
+    situation: Callable[[str], int],
+    /,
+) -> None: ...
+def configure(rate_limit: float, rate_limit_total: float, stdlib: frozenset[str], /) -> None: ...
+def counts() -> dict[str | None, tuple[int, ...]]: ...
 def reset_after_fork() -> None: ...
 def caller_location(
     skip: dict[str, bool], classify: Callable[[str], bool], /
