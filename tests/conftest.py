@@ -24,6 +24,10 @@ _SCRUB = ("OTEL_", "HARNESS_")
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(SRC)])
+    # The Flask instrumentation is installed for the service benchmark; loaded
+    # by every opentelemetry-instrument run, it would import Flask there and
+    # spend the open event's rate limit on .pyc files.
+    env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "flask"
     env.update(extra)
     return env
 
