@@ -189,7 +189,9 @@ def worker(variant: str, case: str, n: int) -> dict[str, float]:
         tracer = _setup(
             variant,
             events="builtins.id",
+            # every event exported: no rate limit, no per-span budget
             rate_limit=0,
+            rate_limit_total=0,
             span_event_budget=0,
             code_location=located,
         )
