@@ -244,9 +244,9 @@ def test_port_strings_that_are_port_numbers() -> None:
 
 def test_map_arguments_names_and_positions() -> None:
     attrs = map_arguments("open", argument_keys("open"), ("/f", "r", 0, "extra"), 1024)
+    # the path goes out once: as file.path
     assert attrs == {
         "python.audit.event": "open",
-        "python.audit.arg.file": "/f",
         "python.audit.arg.mode": "r",
         "python.audit.arg.flags": 0,
         "python.audit.arg.3": "extra",
@@ -258,6 +258,35 @@ def test_map_arguments_names_and_positions() -> None:
         "python.audit.arg.0": 1,
         "python.audit.arg.2": "test_mapping.Booby",
     }
+
+
+def test_an_argument_goes_out_once_under_its_semantic_convention_name() -> None:
+    from opentelemetry.instrumentation.audithook._enrichers import ENRICHERS, REPLACED
+
+    # every event whose enricher copies an argument names the pair
+    assert set(REPLACED) <= set(ENRICHERS)
+    cases = {
+        "socket.connect": ((None, ("10.0.0.1", 443)), {"server.address", "server.port"}),
+        "http.client.connect": ((None, "example.com", 80), {"server.address", "server.port"}),
+        "sqlite3.connect": (("/db.sqlite",), {"db.namespace"}),
+        "urllib.Request": (("https://example.com/", None, {}, "GET"), {"url.full"}),
+        "os.system": (("ls",), {"process.command_line"}),
+    }
+    for event, (args, semconv) in cases.items():
+        attrs = map_arguments(event, argument_keys(event), args, 1024)
+        assert semconv <= set(attrs), (event, attrs)
+        replaced = {arg for arg, _ in REPLACED[event]}
+        assert not replaced & set(attrs), (event, attrs)
+    # an IPv6 address's flow info and scope are not in server.*: the address stays
+    six = map_arguments(
+        "socket.connect", argument_keys("socket.connect"), (None, ("::1", 443, 0, 0)), 1024
+    )
+    assert six["server.address"] == "::1"
+    assert "python.audit.arg.address" in six
+    # a value the semantic-convention attribute does not carry stays as the argument
+    truncated = map_arguments("os.truncate", argument_keys("os.truncate"), (7, 0), 1024)
+    assert truncated["python.audit.arg.fd"] == 7
+    assert "file.path" not in truncated
 
 
 def test_open_by_descriptor_has_no_file_path() -> None:

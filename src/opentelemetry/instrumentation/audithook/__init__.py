@@ -28,7 +28,10 @@ attributes ``python.audit.event``, ``python.audit.arg.<name>`` for each argument
 events the table does not list) and semantic-convention attributes where they
 apply (``file.path``, ``server.address``, ``server.port``,
 ``process.executable.path``, ``process.command_args``, ``url.full``,
-``db.system.name``).  Two counters report every selected event:
+``db.system.name``).  A value goes out once: an argument whose value a
+semantic-convention attribute carries is exported under that name only
+(``open``'s ``file`` as ``file.path``; README's "Telemetry" lists the pairs).
+Two counters report every selected event:
 ``python.audit.events`` (attributes ``python.audit.event`` and
 ``python.audit.category``) and ``python.audit.events.dropped`` (attributes
 ``python.audit.event`` and ``python.audit.drop.reason``).

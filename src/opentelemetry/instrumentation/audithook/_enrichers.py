@@ -5,6 +5,10 @@
 network attributes for connections, ``process.*`` for the commands a process
 spawns, ``url.full`` and ``db.*``.  Enrichers that copy a value copy it from
 the argument attributes, after their treatment: what was redacted stays so.
+
+A value goes out once: where a semantic-convention attribute carries an
+argument's value, the argument's own ``python.audit.arg.*`` attribute is left
+out (``REPLACED`` lists the pairs; README's "Attributes" shows them).
 """
 
 from __future__ import annotations
@@ -37,40 +41,92 @@ _NETWORK_TYPE = {_socket.AF_INET: "ipv4", _socket.AF_INET6: "ipv6"}
 _AF_UNIX = getattr(_socket, "AF_UNIX", None)
 
 
+# (argument attribute, semantic-convention attribute): pairs where the second
+# may carry the first's value; filled in by the enrichers' makers below.
+REPLACED: dict[str, list[tuple[str, str]]] = {}
+
+
+def _once(attrs: Attributes, arg: str, key: str) -> None:
+    """Leave the argument out where the semantic-convention attribute has its value."""
+    value = attrs.get(arg)
+    if value is not None and attrs.get(key) == value:
+        del attrs[arg]
+
+
+def _arg(event: str, index: int) -> str:
+    """The attribute of an event's argument, by position."""
+    names = _catalog.CATALOG[event][0]
+    return _treatments.ARG_PREFIX + (names[index] if index < len(names) else str(index))
+
+
 def _set_path(attrs: Attributes, key: str, value: Any, limit: int) -> None:
     text = _values.path_of(value, limit)
     if text is not None:
         attrs[key] = text
 
 
-def _file_path(index: int) -> Enricher:
+def _file_path(event: str, index: int) -> Enricher:
+    arg = _arg(event, index)
+    key = file_attributes.FILE_PATH
+    REPLACED.setdefault(event, []).append((arg, key))
+
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
         if len(args) > index:
-            _set_path(attrs, file_attributes.FILE_PATH, args[index], limit)
+            _set_path(attrs, key, args[index], limit)
+            _once(attrs, arg, key)
 
     return enrich
 
 
-def _host_port(host_key: str, port_key: str, host_index: int) -> Enricher:
+def _host_port(event: str, host_key: str, port_key: str, host_index: int) -> Enricher:
+    host_arg, port_arg = _arg(event, host_index), _arg(event, host_index + 1)
+    REPLACED.setdefault(event, []).extend(((host_arg, host_key), (port_arg, port_key)))
+
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
-        if len(args) <= host_index:
-            return
-        host = _values.path_of(args[host_index], limit)
-        if host:
-            attrs[host_key] = _redaction.redact_host(host)
-        if len(args) > host_index + 1:
-            port = args[host_index + 1]
-            if type(port) is int and 0 <= port <= 65535:
-                attrs[port_key] = port
-            elif type(port) is str and port.isascii() and port.isdigit() and int(port) <= 65535:
-                attrs[port_key] = int(port)
+        _set_host_port(args, host_index, attrs, limit, host_key, port_key)
+        _once(attrs, host_arg, host_key)
+        _once(attrs, port_arg, port_key)
 
     return enrich
 
 
-def _socket_address(host_key: str, port_key: str) -> Enricher:
+def _set_host_port(
+    values: tuple[Any, ...], index: int, attrs: Attributes, limit: int, host_key: str, port_key: str
+) -> None:
+    if len(values) <= index:
+        return
+    host = _values.path_of(values[index], limit)
+    if host:
+        attrs[host_key] = _redaction.redact_host(host)
+    if len(values) > index + 1:
+        port = values[index + 1]
+        if type(port) is int and 0 <= port <= 65535:
+            attrs[port_key] = port
+        elif type(port) is str and port.isascii() and port.isdigit() and int(port) <= 65535:
+            attrs[port_key] = int(port)
+
+
+def _address_once(
+    attrs: Attributes, host_key: str, port_key: str, address: tuple[Any, ...]
+) -> None:
+    """A (host, port) address given as the two attributes: left out as a pair."""
+    arg = _treatments.ARG_PREFIX + "address"
+    value = attrs.get(arg)
+    if (
+        type(value) is tuple
+        and len(value) == 2
+        and len(address) == 2
+        and attrs.get(host_key) == value[0]
+        and str(attrs.get(port_key)) == value[1]
+    ):
+        del attrs[arg]
+
+
+def _socket_address(event: str, host_key: str, port_key: str) -> Enricher:
     """(self, address) events: the address and the socket's transport."""
-    address_host_port = _host_port(host_key, port_key, 0)
+    arg = _treatments.ARG_PREFIX + "address"
+    # a (host, port) pair as both; a Unix socket's path as the host
+    REPLACED.setdefault(event, []).extend(((arg, host_key), (arg, port_key)))
 
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
         if len(args) < 2:
@@ -88,48 +144,70 @@ def _socket_address(host_key: str, port_key: str) -> Enricher:
             if family in _NETWORK_TYPE:
                 attrs[stable_network_attributes.NETWORK_TYPE] = _NETWORK_TYPE[family]
         if type(address) is tuple and len(address) >= 2:
-            address_host_port(address, attrs, limit)
+            _set_host_port(address, 0, attrs, limit, host_key, port_key)
+            _address_once(attrs, host_key, port_key, address)
         elif family == _AF_UNIX or family is None:
             _set_path(attrs, host_key, address, limit)
+            _once(attrs, arg, host_key)
 
     return enrich
 
 
-def _executable_and_args(exe_name: str | None, args_name: str) -> Enricher:
+def _executable_and_args(event: str, exe_name: str | None, args_name: str) -> Enricher:
     """Process attributes, from argument values already masked by their treatment."""
+    args_arg = _treatments.ARG_PREFIX + args_name
+    exe_arg = _treatments.ARG_PREFIX + exe_name if exe_name is not None else None
+    args_key = process_attributes.PROCESS_COMMAND_ARGS
+    line_key = process_attributes.PROCESS_COMMAND_LINE
+    exe_key = process_attributes.PROCESS_EXECUTABLE_PATH
+    pairs = REPLACED.setdefault(event, [])
+    pairs.extend(((args_arg, args_key), (args_arg, line_key)))
+    if exe_arg is not None:
+        pairs.append((exe_arg, exe_key))
 
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
-        argv = attrs.get(_treatments.ARG_PREFIX + args_name)
-        exe = attrs.get(_treatments.ARG_PREFIX + exe_name) if exe_name is not None else None
+        argv = attrs.get(args_arg)
+        exe = attrs.get(exe_arg) if exe_arg is not None else None
         if type(argv) is tuple and argv:
-            attrs[process_attributes.PROCESS_COMMAND_ARGS] = argv
+            attrs[args_key] = argv
             if exe is None and type(argv[0]) is str:
                 exe = argv[0]
+            _once(attrs, args_arg, args_key)
         elif type(argv) is str:
-            attrs[process_attributes.PROCESS_COMMAND_LINE] = argv
+            attrs[line_key] = argv
+            _once(attrs, args_arg, line_key)
         if type(exe) is str and exe:
-            attrs[process_attributes.PROCESS_EXECUTABLE_PATH] = exe
+            attrs[exe_key] = exe
+            if exe_arg is not None:
+                _once(attrs, exe_arg, exe_key)
 
     return enrich
 
 
-_popen_process = _executable_and_args("executable", "args")
+_popen_process = _executable_and_args("subprocess.Popen", "executable", "args")
+_CWD = _treatments.ARG_PREFIX + "cwd"
+REPLACED["subprocess.Popen"].append((_CWD, process_attributes.PROCESS_WORKING_DIRECTORY))
 
 
 def _popen(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
     _popen_process(args, attrs, limit)
-    cwd = attrs.get(_treatments.ARG_PREFIX + "cwd")
+    cwd = attrs.get(_CWD)
     if type(cwd) is str:
         attrs[process_attributes.PROCESS_WORKING_DIRECTORY] = cwd
+        del attrs[_CWD]
 
 
-def _copy(name: str, key: str) -> Enricher:
-    """A semantic-convention attribute equal to an argument's (treated) string value."""
+def _copy(event: str, name: str, key: str) -> Enricher:
+    """A semantic-convention attribute equal to an argument's (treated) string
+    value, which then goes out under that name only."""
+    arg = _treatments.ARG_PREFIX + name
+    REPLACED.setdefault(event, []).append((arg, key))
 
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
-        value = attrs.get(_treatments.ARG_PREFIX + name)
+        value = attrs.get(arg)
         if type(value) is str:
             attrs[key] = value
+            del attrs[arg]
 
     return enrich
 
@@ -138,7 +216,7 @@ def _sqlite(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
     attrs[db_attributes.DB_SYSTEM_NAME] = "sqlite"
 
 
-_sqlite_namespace = _copy("database", db_attributes.DB_NAMESPACE)
+_sqlite_namespace = _copy("sqlite3.connect", "database", db_attributes.DB_NAMESPACE)
 
 
 def _sqlite_connect(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
@@ -157,7 +235,7 @@ _CLIENT_CONNECTS = (
 )  # fmt: skip
 
 
-_extension_path = _file_path(1)
+_extension_path = _file_path("sqlite3.load_extension", 1)
 
 
 def _sqlite_extension(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
@@ -168,28 +246,30 @@ def _sqlite_extension(args: tuple[Any, ...], attrs: Attributes, limit: int) -> N
 ENRICHERS: dict[str, Enricher] = {
     # every file event whose first argument is a path, unless named below
     **{
-        name: _file_path(0)
+        name: _file_path(name, 0)
         for name, (args, category, _) in _catalog.CATALOG.items()
         if category == "file" and args and args[0] in _treatments.PATH_ARGS
     },
-    **{name: _host_port(*_SERVER, 1) for name in _CLIENT_CONNECTS},
-    "socket.connect": _socket_address(*_SERVER),
-    "socket.bind": _socket_address(*_LOCAL),
-    "socket.sendto": _socket_address(*_PEER),
-    "socket.sendmsg": _socket_address(*_PEER),
-    "socket.getaddrinfo": _host_port(*_SERVER, 0),
-    "socket.gethostbyname": _host_port(*_SERVER, 0),
+    **{name: _host_port(name, *_SERVER, 1) for name in _CLIENT_CONNECTS},
+    "socket.connect": _socket_address("socket.connect", *_SERVER),
+    "socket.bind": _socket_address("socket.bind", *_LOCAL),
+    "socket.sendto": _socket_address("socket.sendto", *_PEER),
+    "socket.sendmsg": _socket_address("socket.sendmsg", *_PEER),
+    "socket.getaddrinfo": _host_port("socket.getaddrinfo", *_SERVER, 0),
+    "socket.gethostbyname": _host_port("socket.gethostbyname", *_SERVER, 0),
     "subprocess.Popen": _popen,
-    "os.exec": _executable_and_args("path", "args"),
-    "os.posix_spawn": _executable_and_args("path", "argv"),
-    "os.spawn": _executable_and_args("path", "args"),
-    "pty.spawn": _executable_and_args(None, "argv"),
-    "os.system": _copy("command", process_attributes.PROCESS_COMMAND_LINE),
-    "_winapi.CreateProcess": _executable_and_args("application_name", "command_line"),
-    "os.startfile": _copy("path", process_attributes.PROCESS_EXECUTABLE_PATH),
-    "os.add_dll_directory": _file_path(0),
-    "urllib.Request": _copy("fullurl", url_attributes.URL_FULL),
-    "webbrowser.open": _copy("url", url_attributes.URL_FULL),
+    "os.exec": _executable_and_args("os.exec", "path", "args"),
+    "os.posix_spawn": _executable_and_args("os.posix_spawn", "path", "argv"),
+    "os.spawn": _executable_and_args("os.spawn", "path", "args"),
+    "pty.spawn": _executable_and_args("pty.spawn", None, "argv"),
+    "os.system": _copy("os.system", "command", process_attributes.PROCESS_COMMAND_LINE),
+    "_winapi.CreateProcess": _executable_and_args(
+        "_winapi.CreateProcess", "application_name", "command_line"
+    ),
+    "os.startfile": _copy("os.startfile", "path", process_attributes.PROCESS_EXECUTABLE_PATH),
+    "os.add_dll_directory": _file_path("os.add_dll_directory", 0),
+    "urllib.Request": _copy("urllib.Request", "fullurl", url_attributes.URL_FULL),
+    "webbrowser.open": _copy("webbrowser.open", "url", url_attributes.URL_FULL),
     "sqlite3.connect": _sqlite_connect,
     "sqlite3.enable_load_extension": _sqlite,
     "sqlite3.load_extension": _sqlite_extension,
