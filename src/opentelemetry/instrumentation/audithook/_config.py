@@ -13,11 +13,12 @@ name; ``_plan`` builds the hook's per-name plan from it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.audithook import _log, _selection, _treatments
+from opentelemetry.instrumentation.audithook import _log, _selection
 from opentelemetry.instrumentation.audithook.environment_variables import (
     OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW,
     OTEL_PYTHON_AUDITHOOK_CODE_LOCATION,
@@ -37,6 +38,9 @@ EMIT_LOG = "log"
 NO_SPAN_LOG = "log"
 NO_SPAN_DROP = "drop"
 
+if TYPE_CHECKING:
+    from opentelemetry.instrumentation.audithook._treatments import ArgumentKeys
+
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
@@ -48,13 +52,23 @@ SampleRatios = tuple[tuple[_selection.Selector | None, float], ...]
 class Rules:
     """What the configuration says about one selected event name."""
 
+    event: str
     selected: int
     """``_selection.SELECTED``, or ``SELECTED_NON_STDLIB`` (``import`` in @default)."""
-    arguments: _treatments.ArgumentKeys
-    """(attribute key, treatment) for each argument the catalog names."""
     sample_ratio: float
     raw: bool
     """Exported without redaction (``OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW``)."""
+
+    @functools.cached_property
+    def arguments(self) -> ArgumentKeys:
+        """(attribute key, treatment) for each argument the catalog names,
+        made when the name's first event is exported (most names are
+        resolved, few exported).  ``_treatments`` is imported with ``_emit``,
+        at instrument() time: an import here, inside the hook, would raise
+        audit events that other hooks see."""
+        from opentelemetry.instrumentation.audithook import _treatments
+
+        return _treatments.argument_keys(self.event, raw=self.raw)
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,7 @@ class Config:
                 ratio = value
                 break
         raw = bool(self.capture_raw.mode(event))
-        return Rules(selected, _treatments.argument_keys(event, raw=raw), ratio, raw)
+        return Rules(event, selected, ratio, raw)
 
 
 # --- one option: parse from the environment (warn, fall back) or a keyword (raise) ---------

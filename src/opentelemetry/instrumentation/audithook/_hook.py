@@ -132,14 +132,13 @@ class State:
         if self.impl is not None:
             return
         impl = _impl.choose(pure_python)
-        pure = _impl.choose(pure_python=True)
         impl.set_context(*_sdk.SEAM.context_args, self.situation)
         outcome = impl.install(self.resolve, self.handle, self.report)
-        if outcome is False and impl is not pure:
+        if outcome is False and _impl.name(impl) == "c":
             _log.warning(
                 "an existing audit hook vetoed the C audit hook; using the pure-Python one"
             )
-            impl = pure
+            impl = _impl.choose(pure_python=True)
             impl.set_context(*_sdk.SEAM.context_args, self.situation)
             outcome = impl.install(self.resolve, self.handle, self.report)
         if outcome is None:

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
 
-from opentelemetry.instrumentation.audithook import _purehook
-
 Resolve = Callable[[str], tuple[int, float]]
 Handle = Callable[[str, tuple[Any, ...]], None]
 Report = Callable[[str, Exception], None]
@@ -38,6 +36,7 @@ class Backend(Protocol):
     out, no span (``FLAG_NEED_SPAN``), the name's rate limit, the process's
     rate limit.  Only the rest reach ``handle``."""
 
+    __name__: str
     FLAG_SELECTED: int
     """The name is selected."""
     FLAG_NEED_SPAN: int
@@ -120,6 +119,9 @@ def choose(pure_python: bool) -> Backend:
         c, _ = _load_c()
         if c is not None:
             return c
+    # imported only where it runs (or is the fallback): start-up stays lean
+    from opentelemetry.instrumentation.audithook import _purehook
+
     return _purehook
 
 
@@ -134,4 +136,4 @@ def describe(pure_python: bool) -> str:
 
 
 def name(module: Backend) -> str:
-    return "pure" if module is _purehook else "c"
+    return "pure" if module.__name__.endswith("._purehook") else "c"

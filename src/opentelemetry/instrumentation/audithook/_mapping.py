@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry.instrumentation.audithook import _enrichers, _treatments, _values
+from opentelemetry.instrumentation.audithook._selection import CATEGORY_KEY, EVENT_KEY
 
-EVENT_KEY = "python.audit.event"
-CATEGORY_KEY = "python.audit.category"
+__all__ = ["CATEGORY_KEY", "EVENT_KEY", "map_arguments"]
 
 Attributes = _values.Attributes
 

@@ -70,7 +70,7 @@ class Counts:
 class Plan:
     """What the hook does with one selected event name."""
 
-    __slots__ = ("name", "key", "non_stdlib", "arguments", "ratio")
+    __slots__ = ("name", "key", "non_stdlib", "rules", "ratio")
 
     def __init__(self, name: str, rules: Rules, key: str | None) -> None:
         self.name = name
@@ -78,7 +78,8 @@ class Plan:
         self.key = key
         # imports of standard-library modules are left out (@default)
         self.non_stdlib = rules.selected == _selection.SELECTED_NON_STDLIB
-        self.arguments = rules.arguments
+        # rules.arguments is made on the first exported event
+        self.rules = rules
         self.ratio = rules.sample_ratio
 
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 from opentelemetry.instrumentation.audithook._catalog import CATALOG
 
+# the event's attributes on every signal
+EVENT_KEY = "python.audit.event"
+CATEGORY_KEY = "python.audit.category"
+
 UNKNOWN_CATEGORY = "other"
 # The documented categories (OTEL_PYTHON_AUDITHOOK_EVENTS); the catalog
 # generator gives each event one of them, and a test holds it to this list.
