@@ -68,6 +68,7 @@ def collect() -> dict[str, Any]:
                 for e in s.events
             ],
             "dropped_events": s.dropped_events,
+            "attributes": {k: _plain(v) for k, v in (s.attributes or {}).items()},
         }
         for s in span_exporter.get_finished_spans()
     ]

@@ -124,13 +124,26 @@ from opentelemetry import trace
 with span("request"):
     for i in range(10):
         sys.audit("myapp.x", i)
+    for i in range(5):
+        sys.audit("myapp.y", i)
+    sys.audit("myapp.z", 0)
     attrs = dict(trace.get_current_span().attributes)
 dump(attrs=attrs)
 """,
         kwargs={"events": "myapp.*", "rate_limit": 0, "span_event_budget": 4},
     )
-    assert len(t.span("request")["events"]) == 4
-    assert t.extra["attrs"]["python.audit.span_budget.dropped"] == 6
+    assert len(t.span("request")["events"]) == 4 + 4 + 1
+    assert t.extra["attrs"]["python.audit.span_budget.dropped"] == 6 + 1
+    # the summary per event name, as exported: aligned arrays
+    exported = t.span("request")["attributes"]
+    summary = dict(
+        zip(
+            exported["python.audit.span_budget.events"],
+            exported["python.audit.span_budget.counts"],
+            strict=True,
+        )
+    )
+    assert summary == {"myapp.x": 6, "myapp.y": 1}
 
 
 def test_events_outside_spans_become_log_records_with_trace_context(run: Runner) -> None:

@@ -46,12 +46,18 @@ OTHER_INTERPRETER = "other_interpreter"
 SPAN_BUDGET = "span_budget"
 NO_LOGS = "no_logs"
 SPAN_BUDGET_ATTRIBUTE = "python.audit.span_budget.dropped"
+# The per-span summary of what the budget left out: aligned arrays, one item
+# per event name.
+SPAN_BUDGET_EVENTS = "python.audit.span_budget.events"
+SPAN_BUDGET_COUNTS = "python.audit.span_budget.counts"
 
 OVERFLOW_ATTRIBUTES = {"otel.metric.overflow": True}
 
 # Spans whose budgets are tracked at once; past that the table starts over,
 # and a span that receives events again simply starts a fresh budget.
 _TRACKED_SPANS = 1024
+# Event names in one span's summary, at most (the total counts them all).
+_SUMMARY_NAMES = 32
 
 _STDLIB = sys.stdlib_module_names
 
@@ -64,13 +70,14 @@ def _is_stdlib_import(args: tuple[Any, ...]) -> bool:
 
 
 class _SpanBudget:
-    __slots__ = ("cap", "total", "dropped", "by_name")
+    __slots__ = ("cap", "total", "dropped", "by_name", "dropped_by_name")
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self.total = 0
         self.dropped = 0
         self.by_name: dict[str, int] = {}
+        self.dropped_by_name: dict[str, int] = {}
 
 
 class Emitter:
@@ -212,11 +219,19 @@ class Emitter:
             if spent.total >= spent.cap or (budget > 0 and per_name >= budget):
                 spent.dropped += 1
                 dropped = spent.dropped
+                by_name = spent.dropped_by_name
+                if name in by_name or len(by_name) < _SUMMARY_NAMES:
+                    by_name[name] = by_name.get(name, 0) + 1
+                names = tuple(by_name)
+                counts = tuple(by_name.values())
             else:
                 spent.by_name[name] = per_name + 1
                 spent.total += 1
                 return True
-        span.set_attribute(SPAN_BUDGET_ATTRIBUTE, dropped)
+        # one call: one lock and one check of the span's attribute limits
+        span.set_attributes(
+            {SPAN_BUDGET_ATTRIBUTE: dropped, SPAN_BUDGET_EVENTS: names, SPAN_BUDGET_COUNTS: counts}
+        )
         return False
 
     def after_fork_in_child(self, counts: _plan.Counts) -> None:

@@ -80,7 +80,9 @@ more than three quarters of the span's event limit (``OTEL_SPAN_EVENT_COUNT_LIMI
 128 by default), so a burst of ``open`` cannot evict the one
 ``subprocess.Popen`` that mattered, nor the application's own events.  The
 excess is counted with reason ``span_budget`` and summed on the span as the
-attribute ``python.audit.span_budget.dropped``.
+attribute ``python.audit.span_budget.dropped``; the span's summary per event
+name is the aligned arrays ``python.audit.span_budget.events`` (names) and
+``python.audit.span_budget.counts`` (events left out).
 
 Default: ``16``.
 Example: ``4``
