@@ -16,9 +16,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from opentelemetry.instrumentation.audithook import _log, _selection
+from opentelemetry.instrumentation.audithook import _log, _selection, _treatments
 from opentelemetry.instrumentation.audithook.environment_variables import (
     OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW,
     OTEL_PYTHON_AUDITHOOK_CODE_LOCATION,
@@ -37,9 +37,6 @@ EMIT_SPAN_EVENT = "span_event"
 EMIT_LOG = "log"
 NO_SPAN_LOG = "log"
 NO_SPAN_DROP = "drop"
-
-if TYPE_CHECKING:
-    from opentelemetry.instrumentation.audithook._treatments import ArgumentKeys
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -60,14 +57,10 @@ class Rules:
     """Exported without redaction (``OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW``)."""
 
     @functools.cached_property
-    def arguments(self) -> ArgumentKeys:
+    def arguments(self) -> _treatments.ArgumentKeys:
         """(attribute key, treatment) for each argument the catalog names,
         made when the name's first event is exported (most names are
-        resolved, few exported).  ``_treatments`` is imported with ``_emit``,
-        at instrument() time: an import here, inside the hook, would raise
-        audit events that other hooks see."""
-        from opentelemetry.instrumentation.audithook import _treatments
-
+        resolved, few exported)."""
         return _treatments.argument_keys(self.event, raw=self.raw)
 
 

@@ -7,7 +7,6 @@ far more than the event it would count.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -37,12 +36,9 @@ EVENTS_METRIC = "python.audit.events"
 DROPPED_METRIC = "python.audit.events.dropped"
 DROP_REASON_KEY = "python.audit.drop.reason"
 
+# The drops decided here; the hook counts its own (its COUNTS names them).
 NO_SPAN = "no_span"
 HOOK_ERROR = "hook_error"
-SAMPLED_OUT = "sampled_out"
-RATE_LIMITED = "rate_limited"
-RATE_LIMITED_TOTAL = "rate_limited_total"
-OTHER_INTERPRETER = "other_interpreter"
 SPAN_BUDGET = "span_budget"
 NO_LOGS = "no_logs"
 SPAN_BUDGET_ATTRIBUTE = "python.audit.span_budget.dropped"
@@ -58,15 +54,6 @@ OVERFLOW_ATTRIBUTES = {"otel.metric.overflow": True}
 _TRACKED_SPANS = 1024
 # Event names in one span's summary, at most (the total counts them all).
 _SUMMARY_NAMES = 32
-
-_STDLIB = sys.stdlib_module_names
-
-
-def _is_stdlib_import(args: tuple[Any, ...]) -> bool:
-    module = args[0] if args else None
-    if type(module) is not str:
-        return False
-    return module.partition(".")[0] in _STDLIB
 
 
 class _SpanBudget:

@@ -70,17 +70,12 @@ class Counts:
 class Plan:
     """What the hook does with one selected event name."""
 
-    __slots__ = ("name", "key", "non_stdlib", "rules", "ratio")
+    __slots__ = ("rules", "key")
 
-    def __init__(self, name: str, rules: Rules, key: str | None) -> None:
-        self.name = name
+    def __init__(self, rules: Rules, key: str | None) -> None:
+        self.rules = rules
         # the name it is counted under; None: the overflow series
         self.key = key
-        # imports of standard-library modules are left out (@default)
-        self.non_stdlib = rules.selected == _selection.SELECTED_NON_STDLIB
-        # rules.arguments is made on the first exported event
-        self.rules = rules
-        self.ratio = rules.sample_ratio
 
 
 class Planner:
@@ -107,7 +102,7 @@ class Planner:
         rules = self.config.rules_for(event)
         if rules is None:
             return None
-        plan = Plan(event, rules, self.counts.key(event))
+        plan = Plan(rules, self.counts.key(event))
         if len(self._plans) >= _PLAN_LIMIT:
             self._plans.clear()
         self._plans[event] = plan
@@ -121,9 +116,10 @@ class Planner:
         flags = self._selected | self._need_span
         if plan.key is None:
             flags |= self._overflow
-        if plan.non_stdlib:
+        # imports of standard-library modules are left out (@default)
+        if plan.rules.selected == _selection.SELECTED_NON_STDLIB:
             flags |= self._non_stdlib
-        return flags, plan.ratio
+        return flags, plan.rules.sample_ratio
 
     def restart(self, counts: Counts) -> None:
         """After a fork: the child's counts."""
