@@ -23,7 +23,11 @@ default rate limits.  The tuned rows beside them turn those off.
 (d) a mixed workload (files, loopback sockets, subprocesses, imports) with
     the default configuration, CPU time against no instrumentation;
 (e) start-up: ``python -c pass`` under ``opentelemetry-instrument``, the
-    audit hook enabled against disabled (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``).
+    audit hook enabled against disabled (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``):
+    CPU time, the import time ``-X importtime`` reports, peak RSS;
+(f) a pickle round trip of objects whose class the pickle names (the
+    defaults, outside spans: ``pickle.find_class`` is selected), against no
+    hook.
 """
 
 from __future__ import annotations
@@ -122,6 +126,24 @@ def _deepcopy_loop(n: int) -> None:
         copy.deepcopy(_DEEP)
 
 
+class Point:
+    """A class a pickle names: unpickling it raises ``pickle.find_class``,
+    which ``@default`` selects."""
+
+    def __init__(self, x: int, y: int) -> None:
+        self.x, self.y = x, y
+
+
+_PICKLED = {"points": [Point(i, -i) for i in range(5)], "tags": ["a", "b"], "n": 3}
+
+
+def _pickle_loop(n: int) -> None:
+    import pickle
+
+    for _ in range(n):
+        pickle.loads(pickle.dumps(_PICKLED))
+
+
 def _mixed(n: int, tracer: Any, workdir: str) -> None:
     import importlib
     import socket
@@ -175,6 +197,12 @@ def worker(variant: str, case: str, n: int) -> dict[str, float]:
             "getframe": _time_per_op(_getframe_loop, n),
             "deepcopy": _time_per_op(_deepcopy_loop, max(1, n // 1000)),
         }
+    if case == "pickle":
+        # the defaults, outside spans: each round trip's find_class is selected,
+        # and past the rate limit's burst it is dropped by the hook
+        _setup(variant)
+        _pickle_loop(1000)
+        return {"round_trip": _time_per_op(_pickle_loop, n)}
     if case in ("dropped", "dropped_tuned"):
         # outside spans, past the per-name rate limit: dropped by the hook
         if case == "dropped":
@@ -238,6 +266,7 @@ PLAN: dict[str, tuple[list[str], int]] = {
     "dropped_tuned": (["c", "pure"], 300_000),
     "spans": (["none", "bare", "c", "pure"], 20_000),
     "spans_tuned": (["none", "c", "pure"], 20_000),
+    "pickle": (["none", "c", "pure"], 20_000),
     "mixed": (["none", "c", "pure"], 300),
     "startup": (["none", "c", "pure"], 10),
 }
@@ -275,19 +304,30 @@ def _startup(variant: str, n: int) -> dict[str, float]:
         env["OTEL_PYTHON_AUDITHOOK_PURE_PYTHON"] = "true" if variant == "pure" else "false"
     command = [os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")]
     subprocess.run([*command, sys.executable, "-c", "pass"], check=True, env=env)  # caches
-    before = os.times()
+    cpu = rss = 0.0
     for _ in range(n):
-        subprocess.run([*command, sys.executable, "-c", "pass"], check=True, env=env)
-    after = os.times()
-    return {
-        "cpu_s": (
-            after.children_user
-            + after.children_system
-            - before.children_user
-            - before.children_system
-        )
-        / n
-    }
+        # opentelemetry-instrument execs python: the child's own rusage is the run's
+        child = subprocess.Popen([*command, sys.executable, "-c", "pass"], env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise SystemExit(f"start-up run failed: {child.returncode}")
+        cpu += usage.ru_utime + usage.ru_stime
+        rss += usage.ru_maxrss
+    # the time every import took, by its own code (-X importtime's "self")
+    profile = subprocess.run(
+        [*command, sys.executable, "-X", "importtime", "-c", "pass"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stderr
+    imports = sum(
+        int(line.split("|")[0].split(":")[1])
+        for line in profile.splitlines()
+        if line.startswith("import time:") and "self [us]" not in line
+    )
+    return {"cpu_s": cpu / n, "rss_kib": rss / n, "import_ms": imports / 1000}
 
 
 def _spread(values: list[float], fmt: str = "{:.2f}") -> str:
@@ -417,6 +457,42 @@ def main() -> None:
                     "{:.3f}",
                 ),
                 "<= 1.02" if impl == "c" else "",
+            )
+        )
+        rows.append(
+            (
+                f"(e) start-up: import time (-X importtime, self), {impl} - disabled, ms",
+                _spread(
+                    per_round(
+                        lambda g, i=impl: g("startup.import_ms", i) - g("startup.import_ms", "none")
+                    ),
+                    "{:.1f}",
+                ),
+                "",
+            )
+        )
+        rows.append(
+            (
+                f"(e) start-up: peak RSS, {impl} - disabled, KiB",
+                _spread(
+                    per_round(
+                        lambda g, i=impl: g("startup.rss_kib", i) - g("startup.rss_kib", "none")
+                    ),
+                    "{:.0f}",
+                ),
+                "",
+            )
+        )
+    for impl in ("c", "pure"):
+        rows.append(
+            (
+                f"(f) pickle round trip (find_class selected, outside spans), {impl} / no hook",
+                _spread(
+                    per_round(
+                        lambda g, i=impl: g("pickle.round_trip", i) / g("pickle.round_trip", "none")
+                    )
+                ),
+                "<= 1.05" if impl == "c" else "",
             )
         )
     for label, value, target in rows:

@@ -47,11 +47,10 @@ def boom(*args):
 _location.caller_location = boom
 """,
     "emitting": """
-import dataclasses
 from opentelemetry.instrumentation.audithook._hook import STATE
 def boom(*args):
     raise RuntimeError("injected emitting bug")
-STATE.emitter.seam = dataclasses.replace(STATE.emitter.seam, add_span_event=boom)
+STATE.emitter.seam = STATE.emitter.seam._replace(add_span_event=boom)
 """,
 }
 

@@ -13,10 +13,8 @@ name; ``_plan`` builds the hook's per-name plan from it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.instrumentation.audithook import _log, _selection, _treatments
 from opentelemetry.instrumentation.audithook.environment_variables import (
@@ -45,8 +43,7 @@ _FALSE = ("false", "0", "no", "off")
 SampleRatios = tuple[tuple[_selection.Selector | None, float], ...]
 
 
-@dataclass(frozen=True)
-class Rules:
+class Rules(NamedTuple):
     """What the configuration says about one selected event name."""
 
     event: str
@@ -56,16 +53,14 @@ class Rules:
     raw: bool
     """Exported without redaction (``OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW``)."""
 
-    @functools.cached_property
-    def arguments(self) -> _treatments.ArgumentKeys:
-        """(attribute key, treatment) for each argument the catalog names,
-        made when the name's first event is exported (most names are
-        resolved, few exported)."""
+    def argument_keys(self) -> _treatments.ArgumentKeys:
+        """(attribute key, treatment) for each argument the catalog names
+        (``Plan`` makes them when the name's first event is exported: most
+        names are resolved, few exported)."""
         return _treatments.argument_keys(self.event, raw=self.raw)
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Everything the hook needs to know, fixed at instrument() time.
 
     The defaults here are the documented defaults of the variables."""
@@ -102,8 +97,7 @@ class Config:
 # --- one option: parse from the environment (warn, fall back) or a keyword (raise) ---------
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     field: str
     """The ``Config`` field."""
     variable: str
@@ -317,7 +311,7 @@ def _option(
     return Option(field, variable, field if keyword == "" else keyword, *parsers)
 
 
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Config)}
+_DEFAULTS: dict[str, Any] = Config._field_defaults
 
 OPTIONS: tuple[Option, ...] = (
     _option("selection", OTEL_PYTHON_AUDITHOOK_EVENTS, _selectors(allow_empty=False),

@@ -151,7 +151,7 @@ class Emitter:
             self.drop(key, SPAN_BUDGET)
             return
         config = self.config
-        attrs = _mapping.map_arguments(event, plan.rules.arguments, args, config.max_value_length)
+        attrs = _mapping.map_arguments(event, plan.arguments, args, config.max_value_length)
         if self.walk is not None:
             self._add_location(self.walk, event, attrs)
         if recording:

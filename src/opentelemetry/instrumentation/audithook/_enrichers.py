@@ -17,18 +17,14 @@ import _socket
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.semconv._incubating.attributes import (
-    file_attributes,
-    network_attributes,
-    process_attributes,
-)
+# process.* and file.* exist only as incubating; network.* is stable (and
+# its incubating module is the bigger import, nothing else needs it)
+from opentelemetry.semconv._incubating.attributes import file_attributes, process_attributes
 from opentelemetry.semconv.attributes import (
     db_attributes,
+    network_attributes,
     server_attributes,
     url_attributes,
-)
-from opentelemetry.semconv.attributes import (
-    network_attributes as stable_network_attributes,
 )
 
 from opentelemetry.instrumentation.audithook import _catalog, _redaction, _treatments, _values
@@ -140,9 +136,9 @@ def _socket_address(event: str, host_key: str, port_key: str) -> Enricher:
             if family == _AF_UNIX:
                 transport = "unix"
             if transport:
-                attrs[stable_network_attributes.NETWORK_TRANSPORT] = transport
+                attrs[network_attributes.NETWORK_TRANSPORT] = transport
             if family in _NETWORK_TYPE:
-                attrs[stable_network_attributes.NETWORK_TYPE] = _NETWORK_TYPE[family]
+                attrs[network_attributes.NETWORK_TYPE] = _NETWORK_TYPE[family]
         if type(address) is tuple and len(address) >= 2:
             _set_host_port(address, 0, attrs, limit, host_key, port_key)
             _address_once(attrs, host_key, port_key, address)

@@ -11,7 +11,6 @@ events that other hooks see (so code location is off by default there).
 from __future__ import annotations
 
 import os
-import sysconfig
 from collections.abc import Callable
 
 from opentelemetry.semconv.attributes import code_attributes
@@ -25,15 +24,12 @@ _CACHE_LIMIT = 4096
 Walk = Callable[[dict[str, bool], Callable[[str], bool]], "tuple[str, int, str] | None"]
 
 
-def _prefixes(*names: str) -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    return tuple(
-        sorted({os.path.join(os.path.realpath(paths[n]), "") for n in names if n in paths})
-    )
-
-
-_STDLIB = _prefixes("stdlib", "platstdlib")
-_SITE = _prefixes("purelib", "platlib")
+# The standard library is the directory of ``os``; its ``site-packages`` (or
+# Debian's ``dist-packages``), where a Python without a virtualenv installs
+# third-party code, is not.  (``sysconfig.get_paths()`` says the same but
+# costs a process a millisecond of start-up to import its build data.)
+_STDLIB = os.path.join(os.path.dirname(os.path.realpath(os.__file__)), "")
+_SITE = tuple(os.path.join(_STDLIB, name, "") for name in ("site-packages", "dist-packages"))
 _OURS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
 
 _skip: dict[str, bool] = {}

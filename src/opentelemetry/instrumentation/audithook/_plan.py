@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from opentelemetry.instrumentation.audithook import _selection
+from opentelemetry.instrumentation.audithook import _selection, _treatments
 from opentelemetry.instrumentation.audithook._config import Config, Rules
 from opentelemetry.instrumentation.audithook._impl import Backend
 
@@ -70,12 +70,21 @@ class Counts:
 class Plan:
     """What the hook does with one selected event name."""
 
-    __slots__ = ("rules", "key")
+    __slots__ = ("rules", "key", "_arguments")
 
     def __init__(self, rules: Rules, key: str | None) -> None:
         self.rules = rules
         # the name it is counted under; None: the overflow series
         self.key = key
+        self._arguments: _treatments.ArgumentKeys | None = None
+
+    @property
+    def arguments(self) -> _treatments.ArgumentKeys:
+        """The name's argument keys, made on its first exported event."""
+        arguments = self._arguments
+        if arguments is None:
+            arguments = self._arguments = self.rules.argument_keys()
+        return arguments
 
 
 class Planner:

@@ -24,22 +24,32 @@ characters (values are cut to the configured length before they get here).
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import urllib.parse
+from collections.abc import Callable
 
 REDACTED = "[REDACTED]"
 # Inside a URL, the semantic conventions' word (url.full): brackets would make
 # the URL unparseable ("[REDACTED]:[REDACTED]@host" reads as an IPv6 host).
 URL_REDACTED = "REDACTED"
 
+
+def _lazy(pattern: str, flags: int = 0) -> Callable[[], re.Pattern[str]]:
+    """A pattern compiled on first use (then from ``re``'s cache): most
+    processes never redact a command line or a URL, and compiling every
+    pattern at import would cost each of them a millisecond of start-up."""
+    return functools.partial(re.compile, pattern, flags)
+
+
 # The most of one value any rule reads, whatever the configured length.
 MAX_SCAN = 65_536
 
 # --- URLs --------------------------------------------------------------------------------------
 
-_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_QUERY_SEPARATORS = re.compile(r"([&;])")
+_URL_START = _lazy(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_QUERY_SEPARATORS = _lazy(r"([&;])")
 
 
 def redact_url(url: str) -> str:
@@ -58,7 +68,7 @@ def redact_url(url: str) -> str:
     query = parts.query
     if query:
         pieces = []
-        for piece in _QUERY_SEPARATORS.split(query):
+        for piece in _QUERY_SEPARATORS().split(query):
             if piece == "&" or piece == ";" or not piece:
                 pieces.append(piece)
                 continue
@@ -87,28 +97,28 @@ def redact_sqlite_database(database: str) -> str:
 # --- command lines -----------------------------------------------------------------------------
 
 # A subcommand or a file name (commit, get, app.py, http.server): shown.
-_WORD = re.compile(r"[a-z][a-z0-9._-]{0,63}")
-_USER_AT_HOST = re.compile(r"[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]{1,255}")
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_WORD = _lazy(r"[a-z][a-z0-9._-]{0,63}")
+_USER_AT_HOST = _lazy(r"[A-Za-z0-9._-]{1,64}@[A-Za-z0-9.-]{1,255}")
+_ASSIGNMENT = _lazy(r"[A-Za-z_][A-Za-z0-9_]*=")
 # A path: absolute, relative to ".", "..", or a home directory (~/, ~user/).
-_PATH = re.compile(r"/|\.\.?/|~(?:[a-z_][a-z0-9_-]{0,31})?/|[A-Za-z]:[\\/]")
-_PROGRAM = re.compile(r"[a-z_][a-z0-9._+-]{0,63}")
+_PATH = _lazy(r"/|\.\.?/|~(?:[a-z_][a-z0-9_-]{0,31})?/|[A-Za-z]:[\\/]")
+_PROGRAM = _lazy(r"[a-z_][a-z0-9._+-]{0,63}")
 # What an option looks like: -x..., --name, --name=...; a token that merely
 # starts with "-" ("-----BEGIN PRIVATE KEY-----") is no option.
-_OPTION = re.compile(r"-[A-Za-z0-9]|--[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(?:=|\Z)")
-_WINDOWS_OPTION = re.compile(r"(/[^:=/\\]+)([:=]?)(.*)", re.S)
+_OPTION = _lazy(r"-[A-Za-z0-9]|--[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(?:=|\Z)")
+_WINDOWS_OPTION = _lazy(r"(/[^:=/\\]+)([:=]?)(.*)", re.S)
 # Programs whose arguments are data: echo SECRET | docker login --password-stdin
 _DATA_PROGRAMS = frozenset({"echo", "printf"})
 # Shells: the script of -c is itself a command line, masked by the same rules.
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "busybox"})
-_SHELL_SCRIPT_OPTION = re.compile(r"-[A-Za-z]*c")
+_SHELL_SCRIPT_OPTION = _lazy(r"-[A-Za-z]*c")
 # Python's -m names a module, which is structure, not a secret (in lower
 # case, as module names are, like the words kept elsewhere).
-_PYTHON = re.compile(r"python[0-9.]*(?:\.exe)?")
-_MODULE = re.compile(r"[a-z_][a-z0-9_]{0,63}(?:\.[a-z_][a-z0-9_]{0,63}){0,7}")
+_PYTHON = _lazy(r"python[0-9.]*(?:\.exe)?")
+_MODULE = _lazy(r"[a-z_][a-z0-9_]{0,63}(?:\.[a-z_][a-z0-9_]{0,63}){0,7}")
 _SHELL_OPERATOR_CHARS = frozenset("();<>|&")
 _REDIRECTIONS = frozenset({"<", ">", ">>", "<<", "<<<", "<&", ">&", "<>", ">|", "&>", "&>>"})
-_SAFE_UNQUOTED = re.compile(r"[\w@%+=:,./\[\]~-]+")
+_SAFE_UNQUOTED = _lazy(r"[\w@%+=:,./\[\]~-]+")
 
 
 def _program_name(program: str) -> str:
@@ -117,14 +127,14 @@ def _program_name(program: str) -> str:
 
 def _positional(token: str) -> str:
     """An argument that is no option's value: kept only when it is structure."""
-    if _URL_START.match(token):
+    if _URL_START().match(token):
         return redact_url(token)
-    if _PATH.match(token):
+    if _PATH().match(token):
         # a path keeps its name, but not a query riding on it (//host/x?token=...)
         return redact_url(token) if "?" in token or "#" in token else token
-    if _WORD.fullmatch(token) or _USER_AT_HOST.fullmatch(token):
+    if _WORD().fullmatch(token) or _USER_AT_HOST().fullmatch(token):
         return token
-    assignment = _ASSIGNMENT.match(token)
+    assignment = _ASSIGNMENT().match(token)
     if assignment:
         return assignment.group() + REDACTED
     return REDACTED
@@ -133,13 +143,13 @@ def _positional(token: str) -> str:
 def _shell_program(word: str) -> str:
     """The first word of a shell line is whatever the line says: shown when it
     looks like a program (a path or a lower-case name)."""
-    if _URL_START.match(word):
+    if _URL_START().match(word):
         return redact_url(word)
-    return word if _PROGRAM.fullmatch(word) or _PATH.match(word) else _positional(word)
+    return word if _PROGRAM().fullmatch(word) or _PATH().match(word) else _positional(word)
 
 
 def _option_value(token: str) -> str:
-    return redact_url(token) if _URL_START.match(token) else REDACTED
+    return redact_url(token) if _URL_START().match(token) else REDACTED
 
 
 def _command(tokens: list[str], *, shell: bool, windows: bool = False) -> list[str]:
@@ -153,7 +163,7 @@ def _command(tokens: list[str], *, shell: bool, windows: bool = False) -> list[s
     if shell:
         # leading NAME=value assignments of a shell command
         while index < len(tokens):
-            assignment = _ASSIGNMENT.match(tokens[index])
+            assignment = _ASSIGNMENT().match(tokens[index])
             if assignment is None:
                 break
             out.append(assignment.group() + REDACTED)
@@ -163,13 +173,13 @@ def _command(tokens: list[str], *, shell: bool, windows: bool = False) -> list[s
     program = tokens[index]
     if shell and not windows:
         out.append(_shell_program(program))
-    elif _URL_START.match(program):
+    elif _URL_START().match(program):
         out.append(redact_url(program))
     else:
         out.append(program)
     name = _program_name(program)
     is_shell = name in _SHELLS
-    is_python = _PYTHON.fullmatch(name) is not None
+    is_python = _PYTHON().fullmatch(name) is not None
     data_only = name in _DATA_PROGRAMS
     pending: str | None = None  # the option whose value comes next
     options_done = False
@@ -191,19 +201,19 @@ def _command(tokens: list[str], *, shell: bool, windows: bool = False) -> list[s
             out.append(token)  # the descriptor of 2>file
             continue
         end_of_options = token == "--" and not options_done
-        option = not options_done and _OPTION.match(token) is not None
+        option = not options_done and _OPTION().match(token) is not None
         if pending is not None and (option or end_of_options):
             pending = None  # an option that takes no value, followed by another option
         if pending is not None:
-            if is_shell and _SHELL_SCRIPT_OPTION.fullmatch(pending):
+            if is_shell and _SHELL_SCRIPT_OPTION().fullmatch(pending):
                 out.append(mask_shell(token))
-            elif is_python and pending == "-m" and _MODULE.fullmatch(token):
+            elif is_python and pending == "-m" and _MODULE().fullmatch(token):
                 out.append(token)
             else:
                 out.append(_option_value(token))
             pending = None
             continue
-        windows_option = _WINDOWS_OPTION.fullmatch(token) if windows else None
+        windows_option = _WINDOWS_OPTION().fullmatch(token) if windows else None
         if windows_option is not None:
             # /flag, /name:value, /name=value
             name, separator, value = windows_option.groups()
@@ -221,7 +231,7 @@ def _command(tokens: list[str], *, shell: bool, windows: bool = False) -> list[s
                 else:
                     out.append(token)
                     pending = token
-            elif len(token) == 2 or (is_shell and _SHELL_SCRIPT_OPTION.fullmatch(token)):
+            elif len(token) == 2 or (is_shell and _SHELL_SCRIPT_OPTION().fullmatch(token)):
                 out.append(token)
                 pending = token
             else:
@@ -249,7 +259,7 @@ def _is_operator(token: str) -> bool:
 
 
 def _quote(token: str) -> str:
-    if not token or _is_operator(token) or _SAFE_UNQUOTED.fullmatch(token):
+    if not token or _is_operator(token) or _SAFE_UNQUOTED().fullmatch(token):
         return token
     return shlex.quote(token)
 
@@ -264,21 +274,21 @@ def _program_only(text: str) -> str:
 # POSIX shell tokens, at C speed and in linear time (possessive quantifiers
 # never backtrack): blanks, control and redirection operators, and words made
 # of unquoted characters, '...', "..." and backslash escapes.
-_SHELL_TOKEN = re.compile(
+_SHELL_TOKEN = _lazy(
     r"""(?P<blank>\s++)"""
     r"""|(?P<op>&>>|&&|\|\||;;|>>|<<<|<<|<&|>&|<>|>\||&>|\|&|[();<>|&])"""
     r"""|(?P<word>(?:[^\s'"\\();<>|&]++|'[^']*+'|"(?:[^"\\]++|\\.)*+"|\\.)++)""",
     re.S,
 )
-_WORD_PIECE = re.compile(r"""'([^']*+)'|"((?:[^"\\]++|\\.)*+)"|\\(.)|([^'"\\]++)""", re.S)
-_DOUBLE_QUOTED_ESCAPE = re.compile(r"""\\([$`"\\\n])""")
+_WORD_PIECE = _lazy(r"""'([^']*+)'|"((?:[^"\\]++|\\.)*+)"|\\(.)|([^'"\\]++)""", re.S)
+_DOUBLE_QUOTED_ESCAPE = _lazy(r"""\\([$`"\\\n])""")
 
 
 def _unquote(word: str) -> str:
     pieces = []
-    for single, double, escaped, plain in _WORD_PIECE.findall(word):
+    for single, double, escaped, plain in _WORD_PIECE().findall(word):
         if double:
-            pieces.append(_DOUBLE_QUOTED_ESCAPE.sub(r"\1", double))
+            pieces.append(_DOUBLE_QUOTED_ESCAPE().sub(r"\1", double))
         else:
             pieces.append(single or escaped or plain)
     return "".join(pieces)
@@ -289,7 +299,7 @@ def _shell_tokens(text: str, posix: bool) -> list[str] | None:
     when the text does not tokenize (an unbalanced quote)."""
     tokens = []
     position = 0
-    for match in _SHELL_TOKEN.finditer(text):
+    for match in _SHELL_TOKEN().finditer(text):
         if match.start() != position:
             return None
         position = match.end()

@@ -26,8 +26,7 @@ from __future__ import annotations
 import importlib
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -48,8 +47,7 @@ def _find(lookup: Lookup, module: str, name: str) -> Any:
         return None
 
 
-@dataclass(frozen=True)
-class Seam:
+class Seam(NamedTuple):
     """What we reach through private names, or through the public fallbacks."""
 
     suppressed: Callable[[Any], bool]

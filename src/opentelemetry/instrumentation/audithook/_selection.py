@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from opentelemetry.instrumentation.audithook._catalog import CATALOG
 
@@ -103,8 +103,7 @@ def category_of(name: str) -> str:
     return entry[1] if entry is not None else UNKNOWN_CATEGORY
 
 
-@dataclass(frozen=True)
-class Selector:
+class Selector(NamedTuple):
     text: str
     exclude: bool
     kind: str  # "name", "glob", "category" or "preset"
@@ -151,8 +150,7 @@ def parse_selector(text: str) -> Selector:
     return Selector(item, exclude, "name", body)
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """An ordered list of selectors, applied left to right."""
 
     selectors: tuple[Selector, ...]
