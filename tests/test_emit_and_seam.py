@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from _otlp_sink import OtlpSink, attributes, logs_of, metrics_of
 from conftest import Runner, implementation_env, run_instrumented
 from opentelemetry.instrumentation.audithook import _sdk
+from opentelemetry.instrumentation.audithook._config import BURST_SECONDS
 
 
 def _refuse(module: str, name: str) -> Any:
@@ -147,9 +148,10 @@ with span("work"):
         open("f.txt", "w").close()
 dump()
 """,
-        kwargs={"events": "open", "emit": "log", "rate_limit": 10},
+        # a bucket of 2 a second holds 10 (BURST_SECONDS of its rate)
+        kwargs={"events": "open", "emit": "log", "rate_limit": 2},
     )
-    assert len(t.logs) == 10
+    assert len(t.logs) == 2 * BURST_SECONDS == 10
     assert t.dropped("open", "rate_limited") == 20
     # log records take nothing from the span: no per-span budget applies
     assert t.dropped("open", "span_budget") == 0

@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from opentelemetry.instrumentation.audithook import _impl, _log, _plan, _sdk, _signals
+from opentelemetry.instrumentation.audithook import _config, _impl, _log, _plan, _sdk, _signals
 from opentelemetry.instrumentation.audithook._emit import Emitter
 from opentelemetry.instrumentation.audithook._impl import Backend
 
@@ -106,7 +106,12 @@ class State:
         self.emitter = emitter
         if self.impl is not None:
             config = emitter.config
-            self.impl.configure(config.rate_limit, config.rate_limit_total, sys.stdlib_module_names)
+            self.impl.configure(
+                config.rate_limit,
+                config.rate_limit_total,
+                sys.stdlib_module_names,
+                _config.BURST_SECONDS,
+            )
             self.impl.clear_cache()
             self.impl.set_enabled(True)
 

@@ -84,10 +84,16 @@ class Backend(Protocol):
         with ``context_var`` None, the hook asks ``situation(event)``."""
 
     def configure(
-        self, rate_limit: float, rate_limit_total: float, stdlib: frozenset[str], /
+        self,
+        rate_limit: float,
+        rate_limit_total: float,
+        stdlib: frozenset[str],
+        burst_seconds: float,
+        /,
     ) -> None:
-        """The rate limits in events per second (0: none), full again, and
-        the standard-library module names."""
+        """The rate limits in events per second (0: none), the standard-library
+        module names, and how many seconds of its rate each token bucket holds
+        (at least one event); the buckets start full again."""
 
     def counts(self) -> dict[str | None, tuple[int, ...]]:
         """Per name (None: the overflow series), the counts named by

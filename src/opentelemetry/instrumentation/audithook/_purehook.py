@@ -69,7 +69,8 @@ _DEFERRED = (
 
 
 class _Bucket:
-    """A rate limit whose burst equals its rate, full at first use."""
+    """A token bucket: it fills at its rate and holds ``burst_seconds`` of it
+    (at least one token); full at first use."""
 
     __slots__ = ("tokens", "last")
 
@@ -78,7 +79,10 @@ class _Bucket:
         self.last = 0.0
 
     def take(self, rate: float, now: float) -> bool:
-        tokens = rate if self.tokens < 0 else min(rate, self.tokens + (now - self.last) * rate)
+        capacity = max(1.0, rate * _State.burst_seconds)
+        tokens = (
+            capacity if self.tokens < 0 else min(capacity, self.tokens + (now - self.last) * rate)
+        )
         self.last = now
         if tokens >= 1.0:
             self.tokens = tokens - 1.0
@@ -133,6 +137,7 @@ class _State:
     non_recording: Any = None
     rate_limit = 0.0
     rate_limit_total = 0.0
+    burst_seconds = 1.0
     total = _Bucket()
     stdlib: frozenset[str] = frozenset()
 
@@ -331,15 +336,21 @@ def set_context(
     _State.non_recording = non_recording
 
 
-def configure(rate_limit: float, rate_limit_total: float, stdlib: frozenset[str], /) -> None:
-    """The rate limits (events per second; 0: none), which start full, and the
-    module names that FLAG_NON_STDLIB leaves out."""
+def configure(
+    rate_limit: float, rate_limit_total: float, stdlib: frozenset[str], burst_seconds: float, /
+) -> None:
+    """The rate limits (events per second; 0: none), the module names that
+    FLAG_NON_STDLIB leaves out, and how many seconds of its rate each bucket
+    holds (they start full)."""
     if not (rate_limit >= 0 and rate_limit_total >= 0):
         raise ValueError("rate limits are >= 0")
+    if not 0 < burst_seconds <= 3600:
+        raise ValueError("burst_seconds is > 0 and <= 3600")
     _State.stdlib = stdlib
     with _lock:
         _State.rate_limit = float(rate_limit)
         _State.rate_limit_total = float(rate_limit_total)
+        _State.burst_seconds = float(burst_seconds)
         _refill()
 
 

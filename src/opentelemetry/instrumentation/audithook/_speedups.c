@@ -51,7 +51,8 @@ enum {
 static const char *const COUNT_NAMES[] = {"selected", "no_span", "sampled_out", "rate_limited",
                                           "rate_limited_total", "other_interpreter"};
 
-/* A rate limit whose burst equals its rate; `primed` 0: full at next use. */
+/* A token bucket: it fills at its rate and holds `burst_seconds` of it (at
+ * least one token); `primed` 0: full at next use. */
 typedef struct {
     double tokens;
     double last;
@@ -127,6 +128,7 @@ static PyObject *situation_fn = NULL;  /* situation(name) -> int, where context_
 static PyObject *stdlib_names = NULL;  /* frozenset: sys.stdlib_module_names */
 static double rate_limit = 0.0;        /* per name, events per second; 0: none */
 static double rate_limit_total = 0.0;  /* process-wide */
+static double burst_seconds = 1.0;     /* how many seconds of its rate a bucket holds */
 static bucket_t total_bucket;
 static PyInterpreterState *main_interp = NULL;
 
@@ -530,14 +532,18 @@ monotonic_seconds(void)
 static inline int
 take(bucket_t *b, double rate, double now)
 {
+    double capacity = rate * burst_seconds;
+    if (capacity < 1.0) {
+        capacity = 1.0;
+    }
     if (!b->primed) {
         b->primed = 1;
-        b->tokens = rate;
+        b->tokens = capacity;
         b->last = now;
     }
     double tokens = b->tokens + (now - b->last) * rate;
-    if (tokens > rate) {
-        tokens = rate;
+    if (tokens > capacity) {
+        tokens = capacity;
     }
     b->last = now;
     if (tokens >= 1.0) {
@@ -917,19 +923,22 @@ refill_buckets(void)
     total_bucket.primed = 0;
 }
 
-/* configure(rate_limit, rate_limit_total, stdlib_names): the rate limits
- * (events per second; 0: none), which start full, and the module names
- * that FLAG_NON_STDLIB leaves out. */
+/* configure(rate_limit, rate_limit_total, stdlib_names, burst_seconds): the
+ * rate limits (events per second; 0: none), the module names that
+ * FLAG_NON_STDLIB leaves out, and how many seconds of its rate each bucket
+ * holds (they start full). */
 static PyObject *
 speedups_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3 || !PyFrozenSet_CheckExact(args[2])) {
+    if (nargs != 4 || !PyFrozenSet_CheckExact(args[2])) {
         PyErr_SetString(PyExc_TypeError,
-                        "configure(rate_limit: float, rate_limit_total: float, stdlib: frozenset)");
+                        "configure(rate_limit: float, rate_limit_total: float, stdlib: frozenset, "
+                        "burst_seconds: float)");
         return NULL;
     }
     double per_name = PyFloat_AsDouble(args[0]);
     double total = PyFloat_AsDouble(args[1]);
+    double burst = PyFloat_AsDouble(args[3]);
     if (PyErr_Occurred()) {
         return NULL;
     }
@@ -937,10 +946,15 @@ speedups_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "rate limits are >= 0");
         return NULL;
     }
+    if (!(burst > 0.0) || burst > 3600.0) {
+        PyErr_SetString(PyExc_ValueError, "burst_seconds is > 0 and <= 3600");
+        return NULL;
+    }
     Py_XSETREF(stdlib_names, Py_NewRef(args[2]));
     lock_tables();
     rate_limit = per_name;
     rate_limit_total = total;
+    burst_seconds = burst;
     refill_buckets();
     unlock_tables();
     Py_RETURN_NONE;
@@ -1145,7 +1159,8 @@ static PyMethodDef speedups_methods[] = {
      "set_context(context_var, suppress_keys, span_key, non_recording, situation): where to "
      "look for suppression and the span."},
     {"configure", (PyCFunction)(void (*)(void))speedups_configure, METH_FASTCALL,
-     "configure(rate_limit, rate_limit_total, stdlib): the rate limits and stdlib modules."},
+     "configure(rate_limit, rate_limit_total, stdlib, burst_seconds): the rate limits, "
+     "stdlib modules and buckets' size."},
     {"counts", speedups_counts, METH_NOARGS,
      "counts() -> {name | None: (counts in the order of COUNTS)} counted in C."},
     {"reset_after_fork", speedups_reset_after_fork, METH_NOARGS,
