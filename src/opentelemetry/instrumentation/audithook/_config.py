@@ -11,8 +11,6 @@ fallback; keyword arguments that do not parse raise ``ValueError``.
 name; ``_plan`` builds the hook's per-name plan from it.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 

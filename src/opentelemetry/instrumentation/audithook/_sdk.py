@@ -21,8 +21,6 @@ the first two checks itself, in C where it is the C hook, so that it can drop
 an event before any Python runs; when any of them is missing, it asks.
 """
 
-from __future__ import annotations
-
 import importlib
 import types
 from collections.abc import Callable

@@ -4,8 +4,6 @@ A selection is resolved once per distinct event name (the hook caches the
 answer), so the cost of the grammar is paid once, not per event.
 """
 
-from __future__ import annotations
-
 import fnmatch
 import re
 from collections.abc import Iterable
