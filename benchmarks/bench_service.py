@@ -1,7 +1,7 @@
 """A real service, with and without the audit hook: what a user would measure.
 
     pip install -e ".[bench]"
-    python benchmarks/bench_service.py [--rounds 10] [--requests 2000] [--quick]
+    python benchmarks/bench_service.py [--rounds 100] [--block 100] [--arms none,c]
 
 A Flask app runs under ``opentelemetry-instrument`` with its framework's
 instrumentation (opentelemetry-instrumentation-flask) in every arm, exporting
@@ -10,17 +10,33 @@ counts the bytes.  Each request reads a file, queries sqlite and calls an
 upstream HTTP service (another process).  A client (this process) sends the
 requests one after another over a kept-alive connection.
 
-Arms, interleaved in every round (the order alternates):
+Arms, one server process each, all running at once (``--arms``; the first
+is the baseline):
 
 * ``none``: the audit hook disabled (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS
   =audithook``), the framework's spans only;
 * ``c``: the audit hook with its defaults, C hook;
-* ``pure``: the same, pure-Python hook.
+* ``pure``: the same, pure-Python hook (``--arms none,c,pure``).
 
-Printed: throughput, p50 and p99 latency and server CPU per request (user +
-system, from /proc, exporter threads included) of each arm as ratios to
-``none`` taken in the same round, median and [min..max] over the rounds; and
-the exported bytes per request (traces, logs, metrics).
+A round sends a block of requests to each arm in turn (the order alternates
+from round to round), so that every arm meets the same machine: on a shared
+VM the speed of one process changes by a third from one minute to the next,
+far more than the effect measured.  The servers share one core and the
+client, upstream and sink the others (``--no-pin`` leaves placement to the
+kernel).  Server CPU is read per thread from ``/proc/PID/task/*/schedstat``
+(nanoseconds), over the whole round, so an arm's exporter threads are
+counted whenever they run.
+
+Printed, for each arm against ``none``, median [min..max]: throughput and CPU
+per request over the rounds, p50 and p99 latency over groups of rounds of at
+least 1,000 requests; and the exported bytes per request (traces, logs,
+metrics).
+
+The rate limits are per second of wall time, and each arm serves only its
+share of the time (1/2 with two arms): per request it exports as many events
+as a server busy all the time would at that many times the load.  What the
+hook's exports cost per request, in CPU and bytes, is measured that much
+higher than a busy server's: the figures err against the hook.
 """
 
 from __future__ import annotations
@@ -155,13 +171,27 @@ def _prepare(workdir: str) -> None:
 # --- the driver (the client) --------------------------------------------------------------------
 
 
-def _spawn(role: str, port_file: str, *args: str, env: dict[str, str] | None = None) -> Any:
+def _spawn(
+    role: str,
+    port_file: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cpus: set[int] | None = None,
+) -> Any:
+    """Start a role; with cpus, it runs (and its threads) on those CPUs only."""
     command = [sys.executable, HERE, "--role", role, port_file, *args]
     if role == "app":
         bindir = os.path.dirname(sys.executable)
         command = [os.path.join(bindir, "opentelemetry-instrument"), *command]
     log = open(port_file + ".log", "wb")  # noqa: SIM115 - the process's lifetime
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # a child inherits the CPUs of the thread that starts it
+    mine = os.sched_getaffinity(0)
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+    try:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        os.sched_setaffinity(0, mine)
     deadline = time.monotonic() + 60
     while not os.path.exists(port_file):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -173,13 +203,19 @@ def _spawn(role: str, port_file: str, *args: str, env: dict[str, str] | None = N
 
 
 def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    """User + system time of every thread of the process, to the nanosecond
+    (schedstat), where clock ticks would round a block's CPU by a percent."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            continue  # a thread that just ended
+    return total / 1e9
 
 
-def _requests(port: int, n: int, start: int) -> list[float]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def _requests(conn: http.client.HTTPConnection, n: int, start: int) -> list[float]:
     latencies = []
     for i in range(start, start + n):
         t = time.perf_counter()
@@ -189,7 +225,6 @@ def _requests(port: int, n: int, start: int) -> list[float]:
         latencies.append(time.perf_counter() - t)
         if response.status != 200:
             raise SystemExit(f"request failed: {response.status}")
-    conn.close()
     return latencies
 
 
@@ -200,45 +235,80 @@ ARMS = {
 }
 
 
-def _round(
-    arm: str, tmp: str, sink_port: int, upstream_port: int, n: int, warmup: int
-) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(
-        OTEL_SERVICE_NAME="shop",
-        OTEL_TRACES_EXPORTER="otlp",
-        OTEL_METRICS_EXPORTER="otlp",
-        OTEL_LOGS_EXPORTER="otlp",
-        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}",
-        **ARMS[arm],
-    )
-    port_file = os.path.join(tmp, f"app-{arm}-{time.monotonic_ns()}.port")
-    proc, port = _spawn("app", port_file, str(upstream_port), tmp, env=env)
-    try:
-        print(f"round: {arm}", file=sys.stderr, flush=True)
-        _requests(port, warmup, 0)
-        cpu = _cpu_seconds(proc.pid)
-        start = time.perf_counter()
-        latencies = _requests(port, n, warmup)
-        elapsed = time.perf_counter() - start
-        cpu = _cpu_seconds(proc.pid) - cpu
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-    with urllib.request.urlopen(f"http://127.0.0.1:{sink_port}/take") as r:
-        exported = json.loads(r.read())
-    latencies.sort()
-    total = warmup + n
-    return {
-        "throughput": n / elapsed,
-        "p50": latencies[len(latencies) // 2],
-        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-        "cpu": cpu / n,
-        "traces_bytes": exported.get("/v1/traces", 0) / total,
-        "logs_bytes": exported.get("/v1/logs", 0) / total,
-        "metrics_bytes": exported.get("/v1/metrics", 0) / total,
-    }
+class _Arm:
+    """One server under opentelemetry-instrument, and what was measured of it."""
+
+    def __init__(
+        self, arm: str, tmp: str, sink_port: int, upstream_port: int, cpus: set[int] | None
+    ) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update(
+            OTEL_SERVICE_NAME="shop",
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_METRICS_EXPORTER="otlp",
+            OTEL_LOGS_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            # the sink counts each arm's bytes under its own path
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}/{arm}",
+            **ARMS[arm],
+        )
+        self.name = arm
+        self.proc, port = _spawn(
+            "app", os.path.join(tmp, f"app-{arm}.port"), str(upstream_port), tmp, env=env, cpus=cpus
+        )
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.sent = 0
+        self.rounds: list[dict[str, float]] = []
+        self.latencies: list[list[float]] = []
+
+    def send(self, n: int) -> list[float]:
+        latencies = _requests(self.conn, n, self.sent)
+        self.sent += n
+        return latencies
+
+    def cpu(self) -> float:
+        return _cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        self.conn.close()
+        self.proc.send_signal(signal.SIGTERM)  # atexit: the SDK flushes what it holds
+        self.proc.wait(timeout=60)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def _measure(arms: list[_Arm], rounds: int, block: int) -> None:
+    cpu_at = {arm.name: arm.cpu() for arm in arms}
+    for r in range(rounds):
+        for arm in arms if r % 2 == 0 else arms[::-1]:
+            start = time.perf_counter()
+            latencies = arm.send(block)
+            elapsed = time.perf_counter() - start
+            arm.rounds.append({"throughput": block / elapsed})
+            arm.latencies.append(latencies)
+        # CPU over the whole round: an arm's exporter also works while the
+        # others serve
+        for arm in arms:
+            now = arm.cpu()
+            arm.rounds[-1]["cpu"] = (now - cpu_at[arm.name]) / block
+            cpu_at[arm.name] = now
+        if (r + 1) % 10 == 0 or r + 1 == rounds:
+            print(f"round {r + 1}/{rounds}", file=sys.stderr, flush=True)
+
+
+def _latency_ratios(arm: _Arm, base: _Arm, q: float, per: int) -> list[float]:
+    """The arm's latency percentile over the base's, in groups of rounds of at
+    least `per` requests each (a percentile of one short block says little)."""
+    ratios = []
+    size = min(len(arm.latencies), max(1, -(-per // len(arm.latencies[0]))))
+    for i in range(0, len(arm.latencies) - size + 1, size):
+        ours = [x for block in arm.latencies[i : i + size] for x in block]
+        theirs = [x for block in base.latencies[i : i + size] for x in block]
+        ratios.append(_percentile(ours, q) / _percentile(theirs, q))
+    return ratios
 
 
 def _spread(values: list[float]) -> str:
@@ -249,10 +319,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--arms", default="none,c,pure")
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--block", type=int, default=100, help="requests per arm and round")
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--arms", default="none,c")
+    parser.add_argument("--no-pin", action="store_true", help="no CPU placement")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
     parser.add_argument("--role", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -266,59 +337,82 @@ def main() -> None:
             app(port_file, int(rest[0]), rest[1])
         return
     if args.quick:
-        args.rounds, args.requests, args.warmup = 1, 50, 10
-    arms = args.arms.split(",")
-    results: dict[str, list[dict[str, float]]] = {arm: [] for arm in arms}
+        args.rounds, args.block, args.warmup = 2, 20, 10
+    names = args.arms.split(",")
+    if names[0] != "none":
+        raise SystemExit("--arms: the first arm is the baseline, none")
+    ncpu = len(os.sched_getaffinity(0))
+    servers = others = None
+    if not args.no_pin and ncpu >= 2:
+        servers, others = {min(os.sched_getaffinity(0))}, os.sched_getaffinity(0)
+        others = others - servers
+        os.sched_setaffinity(0, others)  # the client; the upstream and sink inherit it
     with tempfile.TemporaryDirectory() as tmp:
         _prepare(tmp)
         up, up_port = _spawn("upstream", os.path.join(tmp, "upstream.port"))
         sk, sink_port = _spawn("sink", os.path.join(tmp, "sink.port"))
+        arms: list[_Arm] = []
         try:
-            for r in range(args.rounds):
-                order = arms if r % 2 == 0 else arms[::-1]
-                for arm in order:
-                    results[arm].append(
-                        _round(arm, tmp, sink_port, up_port, args.requests, args.warmup)
-                    )
+            for name in names:
+                arms.append(_Arm(name, tmp, sink_port, up_port, servers))
+            for arm in arms:
+                arm.send(args.warmup)
+            _measure(arms, args.rounds, args.block)
         finally:
+            for arm in arms:
+                arm.stop()
+            with urllib.request.urlopen(f"http://127.0.0.1:{sink_port}/take") as r:
+                exported = json.loads(r.read())
             up.terminate()
             sk.terminate()
+    _report(args, arms, exported, servers)
+
+
+def _report(
+    args: argparse.Namespace, arms: list[_Arm], exported: dict[str, int], pinned: Any
+) -> None:
+    placement = "servers on one core, the rest on the others" if pinned else "no CPU placement"
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.rounds} rounds of "
-        f"{args.requests} requests (+{args.warmup} warm-up), arms interleaved"
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores ({placement}), "
+        f"{args.rounds} rounds of {args.block} requests per arm (+{args.warmup} warm-up), "
+        "arms served in turn"
     )
-    base = results.get("none")
     print(
         f"{'arm':<6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}"
         f"{'trace B/req':>13}{'log B/req':>11}{'metric B/req':>14}"
     )
+    per_request: dict[str, dict[str, float]] = {}
     for arm in arms:
-
-        def med(key: str, rows: list[dict[str, float]] = results[arm]) -> float:
-            return statistics.median(row[key] for row in rows)
-
+        sent = arm.sent
+        per_request[arm.name] = {
+            signal_: exported.get(f"/{arm.name}/v1/{signal_}", 0) / sent
+            for signal_ in ("traces", "logs", "metrics")
+        }
+        b = per_request[arm.name]
+        med = statistics.median
+        pooled = [x for block in arm.latencies for x in block]
         print(
-            f"{arm:<6}{med('throughput'):>9.0f}{med('p50') * 1e3:>9.2f}{med('p99') * 1e3:>9.2f}"
-            f"{med('cpu') * 1e3:>12.3f}{med('traces_bytes'):>13.0f}{med('logs_bytes'):>11.0f}"
-            f"{med('metrics_bytes'):>14.0f}"
+            f"{arm.name:<6}{med(r['throughput'] for r in arm.rounds):>9.0f}"
+            f"{_percentile(pooled, 0.5) * 1e3:>9.2f}"
+            f"{_percentile(pooled, 0.99) * 1e3:>9.2f}"
+            f"{med(r['cpu'] for r in arm.rounds) * 1e3:>12.3f}"
+            f"{b['traces']:>13.0f}{b['logs']:>11.0f}{b['metrics']:>14.0f}"
         )
-    if base is None:
-        return
+    base = arms[0]
     print("\nratios to 'none' in the same round: median [min..max]")
-    for arm in arms:
-        if arm == "none":
-            continue
-        rows = results[arm]
-        pairs = list(zip(rows, base, strict=True))
-        framework = statistics.median(b["traces_bytes"] for b in base)
-        ours = statistics.median(r["traces_bytes"] + r["logs_bytes"] for r in rows)
-        print(f"{arm}:")
-        print(
-            f"  throughput       {_spread([r['throughput'] / b['throughput'] for r, b in pairs])}"
-        )
-        print(f"  p50 latency      {_spread([r['p50'] / b['p50'] for r, b in pairs])}")
-        print(f"  p99 latency      {_spread([r['p99'] / b['p99'] for r, b in pairs])}")
-        print(f"  CPU per request  {_spread([r['cpu'] / b['cpu'] for r, b in pairs])}")
+    framework = per_request["none"]["traces"]
+    for arm in arms[1:]:
+        pairs = list(zip(arm.rounds, base.rounds, strict=True))
+
+        def ratios(key: str, pairs: list[Any] = pairs) -> str:
+            return _spread([r[key] / b[key] for r, b in pairs])
+
+        ours = per_request[arm.name]["traces"] + per_request[arm.name]["logs"]
+        print(f"{arm.name}:")
+        print(f"  throughput       {ratios('throughput')}")
+        print(f"  p50 latency      {_spread(_latency_ratios(arm, base, 0.5, 1000))}")
+        print(f"  p99 latency      {_spread(_latency_ratios(arm, base, 0.99, 1000))}")
+        print(f"  CPU per request  {ratios('cpu')}")
         print(
             f"  exported trace+log bytes per request / framework's spans alone: "
             f"{ours / framework:.2f}x ({ours:.0f} B vs {framework:.0f} B)"

@@ -54,7 +54,7 @@ def test_config_reports_the_effective_configuration() -> None:
     report = json.loads(proc.stdout)
     assert "open" in report["selected"] and "socket.gethostname" not in report["selected"]
     assert report["sample_ratio"] == {"open": 0.1}
-    assert report["rate_limit_per_second"] == 20.0
+    assert report["rate_limit_per_second"] == 5.0
     assert report["captured_raw"] == ["urllib.Request"]
     assert "urllib.Request" not in report["redacted"]
     assert report["redacted"]["http.client.send"] == {"data": "redact"}
@@ -66,7 +66,7 @@ def test_config_text_output() -> None:
     proc = cli("config", OTEL_PYTHON_AUDITHOOK_NO_SPAN="bogus")
     assert proc.returncode == 0
     assert "no recording span: log" in proc.stdout
-    assert "total rate limit:  200 per second for the process" in proc.stdout
+    assert "total rate limit:  100 per second for the process" in proc.stdout
     assert "code location:     auto (on with the C hook, off with the pure-Python one)" in (
         proc.stdout
     )

@@ -19,8 +19,8 @@ BAD_VALUES = ["", "abc", "-1", "2", "nan", "no.such.event", "zz*", "[", "ünïco
 VARIABLES: dict[str, tuple[set[str], str]] = {
     "OTEL_PYTHON_AUDITHOOK_EVENTS": (set(), "'@default'"),
     "OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO": (set(), "'1'"),
-    "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT": ({"2"}, "20.0"),
-    "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL": ({"2"}, "200.0"),
+    "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT": ({"2"}, "5.0"),
+    "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL": ({"2"}, "100.0"),
     "OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH": ({"2"}, "1024"),
     "OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET": ({"2"}, "16"),
     "OTEL_PYTHON_AUDITHOOK_NO_SPAN": (set(), "'log'"),

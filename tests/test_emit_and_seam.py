@@ -148,10 +148,10 @@ with span("work"):
         open("f.txt", "w").close()
 dump()
 """,
-        # a bucket of 2 a second holds 10 (BURST_SECONDS of its rate)
-        kwargs={"events": "open", "emit": "log", "rate_limit": 2},
+        # a bucket of one every two seconds holds 10 (BURST_SECONDS of its rate)
+        kwargs={"events": "open", "emit": "log", "rate_limit": 0.5},
     )
-    assert len(t.logs) == 2 * BURST_SECONDS == 10
+    assert len(t.logs) == 0.5 * BURST_SECONDS == 10
     assert t.dropped("open", "rate_limited") == 20
     # log records take nothing from the span: no per-span budget applies
     assert t.dropped("open", "span_budget") == 0

@@ -60,9 +60,9 @@ Volume
 
 Metrics count every selected event.  Span events and log records are
 sampled (``OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO``), rate-limited per event name
-(``OTEL_PYTHON_AUDITHOOK_RATE_LIMIT``, 20/s in bursts of up to 100; the whole
-process ``OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL``, 200/s in bursts of up to
-1,000) and budgeted per span
+(``OTEL_PYTHON_AUDITHOOK_RATE_LIMIT``, 5/s in bursts of up to 100; the whole
+process ``OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL``, 100/s in bursts of up to
+2,000) and budgeted per span
 (``OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET``, 16 per name, never more than 3/4
 of the span's event limit, so the SDK never evicts an event).  Events with no
 recording span become log records (``OTEL_PYTHON_AUDITHOOK_NO_SPAN=log``, the

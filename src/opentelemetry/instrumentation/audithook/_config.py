@@ -36,7 +36,7 @@ NO_SPAN_DROP = "drop"
 
 # A rate limit's token bucket holds this many seconds of its rate: a burst
 # (start-up, a cold cache) passes whole, a steady load exports the rate.
-BURST_SECONDS = 5.0
+BURST_SECONDS = 20.0
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -70,8 +70,8 @@ class Config(NamedTuple):
     selection: _selection.Selection = _selection.DEFAULT_SELECTION
     max_value_length: int = 1024
     sample_ratios: SampleRatios = ()
-    rate_limit: float = 20.0
-    rate_limit_total: float = 200.0
+    rate_limit: float = 5.0
+    rate_limit_total: float = 100.0
     span_event_budget: int = 16
     no_span: str = NO_SPAN_LOG
     emit: str = EMIT_SPAN_EVENT

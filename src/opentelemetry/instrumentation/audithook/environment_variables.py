@@ -38,14 +38,14 @@ OTEL_PYTHON_AUDITHOOK_RATE_LIMIT = "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT"
 .. envvar:: OTEL_PYTHON_AUDITHOOK_RATE_LIMIT
 
 The most span events and log records per second for each event name, over
-time: a token bucket that refills at this rate and holds five seconds of it,
-so a burst (start-up, a cold cache) of up to five times the rate passes
-whole while a steady load exports the rate.  ``0`` means no limit.  The
+time: a token bucket that refills at this rate and holds twenty seconds of
+it, so a burst (start-up, a cold cache) of up to twenty times the rate
+passes whole while a steady load exports the rate.  ``0`` means no limit.  The
 excess is counted in ``python.audit.events.dropped`` with reason
 ``rate_limited``; the counter ``python.audit.events`` still counts every
 event.
 
-Default: ``20`` (bursts of 100).
+Default: ``5`` (bursts of 100).
 Example: ``1000``
 """
 
@@ -54,14 +54,17 @@ OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL = "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL
 .. envvar:: OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL
 
 The most span events and log records per second for the whole process, all
-event names together (a token bucket like the per-name one: it holds five
+event names together (a token bucket like the per-name one: it holds twenty
 seconds of the rate); ``0`` means no limit.  It bounds what the per-name
-limit cannot: a program that raises many distinct event names.  With both
+limit cannot: a program that raises many distinct event names.  Keep it
+above the per-name rate times the number of names a busy process raises
+all the time (the default allows 20 such names): when it binds, a rare
+event competes with the frequent ones for its tokens.  With both
 limits, what exporting costs a busy process is bounded by a rate, not a
 share of its load.  The excess is counted in ``python.audit.events.dropped``
 with reason ``rate_limited_total``.
 
-Default: ``200`` (bursts of 1,000).
+Default: ``100`` (bursts of 2,000).
 Example: ``5000``
 """
 
