@@ -1,7 +1,7 @@
 """A real service, with and without the audit hook: what a user would measure.
 
     pip install -e ".[bench]"
-    python benchmarks/bench_service.py [--rounds 100] [--block 100] [--arms none,c]
+    python benchmarks/bench_service.py [--epochs 5] [--rounds 20] [--block 100] [--arms none,c]
 
 A Flask app runs under ``opentelemetry-instrument`` with its framework's
 instrumentation (opentelemetry-instrumentation-flask) in every arm, exporting
@@ -18,19 +18,22 @@ is the baseline):
 * ``c``: the audit hook with its defaults, C hook;
 * ``pure``: the same, pure-Python hook (``--arms none,c,pure``).
 
-A round sends a block of requests to each arm in turn (the order alternates
-from round to round), so that every arm meets the same machine: on a shared
-VM the speed of one process changes by a third from one minute to the next,
-far more than the effect measured.  The servers share one core and the
-client, upstream and sink the others (``--no-pin`` leaves placement to the
-kernel).  Server CPU is read per thread from ``/proc/PID/task/*/schedstat``
-(nanoseconds), over the whole round, so an arm's exporter threads are
-counted whenever they run.
+The run is made of epochs; each starts a fresh server for every arm (two
+processes of the same program differ by a few percent, by memory layout and
+hash seeds: more than the effect measured), and is made of rounds.  A round
+sends a block of requests to each arm in turn (the order alternates from
+round to round), so that every arm meets the same machine: on a shared VM
+the speed of one process changes by a third from one minute to the next.
+The servers share one core and the client, upstream and sink the others
+(``--no-pin`` leaves placement to the kernel).  Server CPU is read per
+thread from ``/proc/PID/task/*/schedstat`` (nanoseconds), over whole rounds,
+so an arm's exporter threads are counted whenever they run.
 
-Printed, for each arm against ``none``, median [min..max]: throughput and CPU
-per request over the rounds, p50 and p99 latency over groups of rounds of at
-least 1,000 requests; and the exported bytes per request (traces, logs,
-metrics).
+Printed, for each arm against ``none``, median [min..max] over the epochs
+(5 of 20 rounds of 100 requests per arm by default): throughput, p50 and p99
+latency, and CPU per request; and the exported bytes per request (traces,
+logs, metrics).  An epoch, not a round, is the unit: the SDK exports a batch
+every 512 spans or 5 s, so one round holds a whole export or none.
 
 The rate limits are per second of wall time, and each arm serves only its
 share of the time (1/2 with two arms): per request it exports as many events
@@ -236,7 +239,8 @@ ARMS = {
 
 
 class _Arm:
-    """One server under opentelemetry-instrument, and what was measured of it."""
+    """One arm: its server under opentelemetry-instrument (started anew for
+    each epoch), and what was measured of it over every epoch."""
 
     def __init__(
         self, arm: str, tmp: str, sink_port: int, upstream_port: int, cpus: set[int] | None
@@ -253,26 +257,42 @@ class _Arm:
             **ARMS[arm],
         )
         self.name = arm
-        self.proc, port = _spawn(
-            "app", os.path.join(tmp, f"app-{arm}.port"), str(upstream_port), tmp, env=env, cpus=cpus
-        )
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.sent = 0
+        self._env, self._tmp, self._upstream, self._cpus = env, tmp, upstream_port, cpus
+        self._epoch = 0
+        self.proc: Any = None
+        self.conn: http.client.HTTPConnection | None = None
+        self.sent = 0  # measured requests
+        self.served = 0  # and warm-up ones: what the exported bytes are of
         self.rounds: list[dict[str, float]] = []
         self.latencies: list[list[float]] = []
 
+    def start(self, warmup: int) -> None:
+        self._epoch += 1
+        port_file = os.path.join(self._tmp, f"app-{self.name}-{self._epoch}.port")
+        self.proc, port = _spawn(
+            "app", port_file, str(self._upstream), self._tmp, env=self._env, cpus=self._cpus
+        )
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        _requests(self.conn, warmup, 0)
+        self.served += warmup
+
     def send(self, n: int) -> list[float]:
+        assert self.conn is not None
         latencies = _requests(self.conn, n, self.sent)
         self.sent += n
+        self.served += n
         return latencies
 
     def cpu(self) -> float:
         return _cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
-        self.conn.close()
-        self.proc.send_signal(signal.SIGTERM)  # atexit: the SDK flushes what it holds
-        self.proc.wait(timeout=60)
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # atexit: the SDK flushes what it holds
+            self.proc.wait(timeout=60)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -287,28 +307,35 @@ def _measure(arms: list[_Arm], rounds: int, block: int) -> None:
             start = time.perf_counter()
             latencies = arm.send(block)
             elapsed = time.perf_counter() - start
-            arm.rounds.append({"throughput": block / elapsed})
+            arm.rounds.append({"elapsed": elapsed})
             arm.latencies.append(latencies)
         # CPU over the whole round: an arm's exporter also works while the
         # others serve
         for arm in arms:
             now = arm.cpu()
-            arm.rounds[-1]["cpu"] = (now - cpu_at[arm.name]) / block
+            arm.rounds[-1]["cpu"] = now - cpu_at[arm.name]
             cpu_at[arm.name] = now
-        if (r + 1) % 10 == 0 or r + 1 == rounds:
-            print(f"round {r + 1}/{rounds}", file=sys.stderr, flush=True)
 
 
-def _latency_ratios(arm: _Arm, base: _Arm, q: float, per: int) -> list[float]:
-    """The arm's latency percentile over the base's, in groups of rounds of at
-    least `per` requests each (a percentile of one short block says little)."""
-    ratios = []
-    size = min(len(arm.latencies), max(1, -(-per // len(arm.latencies[0]))))
-    for i in range(0, len(arm.latencies) - size + 1, size):
-        ours = [x for block in arm.latencies[i : i + size] for x in block]
-        theirs = [x for block in base.latencies[i : i + size] for x in block]
-        ratios.append(_percentile(ours, q) / _percentile(theirs, q))
-    return ratios
+def _groups(arm: _Arm, per: int) -> list[dict[str, float]]:
+    """Throughput, CPU per request, p50 and p99 over groups of consecutive
+    rounds of at least `per` requests each.  A round's block is too short to
+    judge alone: the SDK exports a batch every 512 spans or 5 s, so a round
+    holds a whole export or none, and a percentile of 100 requests says little."""
+    size = min(len(arm.rounds), max(1, -(-per // len(arm.latencies[0]))))
+    groups = []
+    for i in range(0, len(arm.rounds) - size + 1, size):
+        rounds = arm.rounds[i : i + size]
+        latencies = [x for block in arm.latencies[i : i + size] for x in block]
+        groups.append(
+            {
+                "throughput": len(latencies) / sum(r["elapsed"] for r in rounds),
+                "cpu": sum(r["cpu"] for r in rounds) / len(latencies),
+                "p50": _percentile(latencies, 0.5),
+                "p99": _percentile(latencies, 0.99),
+            }
+        )
+    return groups
 
 
 def _spread(values: list[float]) -> str:
@@ -319,7 +346,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=5, help="fresh server processes")
+    parser.add_argument("--rounds", type=int, default=20, help="rounds per epoch")
     parser.add_argument("--block", type=int, default=100, help="requests per arm and round")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--arms", default="none,c")
@@ -337,7 +365,7 @@ def main() -> None:
             app(port_file, int(rest[0]), rest[1])
         return
     if args.quick:
-        args.rounds, args.block, args.warmup = 2, 20, 10
+        args.epochs, args.rounds, args.block, args.warmup = 1, 2, 20, 10
     names = args.arms.split(",")
     if names[0] != "none":
         raise SystemExit("--arms: the first arm is the baseline, none")
@@ -351,13 +379,17 @@ def main() -> None:
         _prepare(tmp)
         up, up_port = _spawn("upstream", os.path.join(tmp, "upstream.port"))
         sk, sink_port = _spawn("sink", os.path.join(tmp, "sink.port"))
-        arms: list[_Arm] = []
+        arms = [_Arm(name, tmp, sink_port, up_port, servers) for name in names]
         try:
-            for name in names:
-                arms.append(_Arm(name, tmp, sink_port, up_port, servers))
-            for arm in arms:
-                arm.send(args.warmup)
-            _measure(arms, args.rounds, args.block)
+            for epoch in range(args.epochs):
+                try:
+                    for arm in arms:
+                        arm.start(args.warmup)
+                    _measure(arms, args.rounds, args.block)
+                finally:
+                    for arm in arms:
+                        arm.stop()
+                print(f"epoch {epoch + 1}/{args.epochs}", file=sys.stderr, flush=True)
         finally:
             for arm in arms:
                 arm.stop()
@@ -374,35 +406,37 @@ def _report(
     placement = "servers on one core, the rest on the others" if pinned else "no CPU placement"
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} cores ({placement}), "
-        f"{args.rounds} rounds of {args.block} requests per arm (+{args.warmup} warm-up), "
-        "arms served in turn"
+        f"{args.epochs} epochs of {args.rounds} rounds of {args.block} requests per arm "
+        f"(+{args.warmup} warm-up), arms served in turn"
     )
     print(
         f"{'arm':<6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}"
-        f"{'trace B/req':>13}{'log B/req':>11}{'metric B/req':>14}"
+        f"{'trace B/req':>13}{'log B/req':>11}{'metric B/req':>14}   (all rounds)"
     )
     per_request: dict[str, dict[str, float]] = {}
     for arm in arms:
-        sent = arm.sent
         per_request[arm.name] = {
-            signal_: exported.get(f"/{arm.name}/v1/{signal_}", 0) / sent
+            signal_: exported.get(f"/{arm.name}/v1/{signal_}", 0) / arm.served
             for signal_ in ("traces", "logs", "metrics")
         }
         b = per_request[arm.name]
-        med = statistics.median
-        pooled = [x for block in arm.latencies for x in block]
+        (whole,) = _groups(arm, arm.sent)
         print(
-            f"{arm.name:<6}{med(r['throughput'] for r in arm.rounds):>9.0f}"
-            f"{_percentile(pooled, 0.5) * 1e3:>9.2f}"
-            f"{_percentile(pooled, 0.99) * 1e3:>9.2f}"
-            f"{med(r['cpu'] for r in arm.rounds) * 1e3:>12.3f}"
+            f"{arm.name:<6}{whole['throughput']:>9.0f}"
+            f"{whole['p50'] * 1e3:>9.2f}"
+            f"{whole['p99'] * 1e3:>9.2f}"
+            f"{whole['cpu'] * 1e3:>12.3f}"
             f"{b['traces']:>13.0f}{b['logs']:>11.0f}{b['metrics']:>14.0f}"
         )
     base = arms[0]
-    print("\nratios to 'none' in the same round: median [min..max]")
+    print(
+        f"\nratios to 'none' over the same epoch ({args.rounds * args.block} requests per arm"
+        f" each): median [min..max] over {args.epochs} epochs"
+    )
     framework = per_request["none"]["traces"]
     for arm in arms[1:]:
-        pairs = list(zip(arm.rounds, base.rounds, strict=True))
+        per_epoch = args.rounds * args.block
+        pairs = list(zip(_groups(arm, per_epoch), _groups(base, per_epoch), strict=True))
 
         def ratios(key: str, pairs: list[Any] = pairs) -> str:
             return _spread([r[key] / b[key] for r, b in pairs])
@@ -410,8 +444,8 @@ def _report(
         ours = per_request[arm.name]["traces"] + per_request[arm.name]["logs"]
         print(f"{arm.name}:")
         print(f"  throughput       {ratios('throughput')}")
-        print(f"  p50 latency      {_spread(_latency_ratios(arm, base, 0.5, 1000))}")
-        print(f"  p99 latency      {_spread(_latency_ratios(arm, base, 0.99, 1000))}")
+        print(f"  p50 latency      {ratios('p50')}")
+        print(f"  p99 latency      {ratios('p99')}")
         print(f"  CPU per request  {ratios('cpu')}")
         print(
             f"  exported trace+log bytes per request / framework's spans alone: "
