@@ -62,7 +62,6 @@ import urllib.request
 from typing import Any
 
 HERE = os.path.abspath(__file__)
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 # --- the upstream service and the OTLP sink (each its own process) ------------------------------
@@ -317,12 +316,9 @@ def _measure(arms: list[_Arm], rounds: int, block: int) -> None:
             cpu_at[arm.name] = now
 
 
-def _groups(arm: _Arm, per: int) -> list[dict[str, float]]:
-    """Throughput, CPU per request, p50 and p99 over groups of consecutive
-    rounds of at least `per` requests each.  A round's block is too short to
-    judge alone: the SDK exports a batch every 512 spans or 5 s, so a round
-    holds a whole export or none, and a percentile of 100 requests says little."""
-    size = min(len(arm.rounds), max(1, -(-per // len(arm.latencies[0]))))
+def _groups(arm: _Arm, size: int) -> list[dict[str, float]]:
+    """Throughput, CPU per request, p50 and p99 over groups of `size`
+    consecutive rounds (an epoch's, or all of them)."""
     groups = []
     for i in range(0, len(arm.rounds) - size + 1, size):
         rounds = arm.rounds[i : i + size]
@@ -369,12 +365,11 @@ def main() -> None:
     names = args.arms.split(",")
     if names[0] != "none":
         raise SystemExit("--arms: the first arm is the baseline, none")
-    ncpu = len(os.sched_getaffinity(0))
-    servers = others = None
-    if not args.no_pin and ncpu >= 2:
-        servers, others = {min(os.sched_getaffinity(0))}, os.sched_getaffinity(0)
-        others = others - servers
-        os.sched_setaffinity(0, others)  # the client; the upstream and sink inherit it
+    cpus = os.sched_getaffinity(0)
+    servers = None
+    if not args.no_pin and len(cpus) >= 2:
+        servers = {min(cpus)}
+        os.sched_setaffinity(0, cpus - servers)  # the client; the upstream and sink inherit it
     with tempfile.TemporaryDirectory() as tmp:
         _prepare(tmp)
         up, up_port = _spawn("upstream", os.path.join(tmp, "upstream.port"))
@@ -391,8 +386,6 @@ def main() -> None:
                         arm.stop()
                 print(f"epoch {epoch + 1}/{args.epochs}", file=sys.stderr, flush=True)
         finally:
-            for arm in arms:
-                arm.stop()
             with urllib.request.urlopen(f"http://127.0.0.1:{sink_port}/take") as r:
                 exported = json.loads(r.read())
             up.terminate()
@@ -420,7 +413,7 @@ def _report(
             for signal_ in ("traces", "logs", "metrics")
         }
         b = per_request[arm.name]
-        (whole,) = _groups(arm, arm.sent)
+        (whole,) = _groups(arm, len(arm.rounds))
         print(
             f"{arm.name:<6}{whole['throughput']:>9.0f}"
             f"{whole['p50'] * 1e3:>9.2f}"
@@ -435,8 +428,7 @@ def _report(
     )
     framework = per_request["none"]["traces"]
     for arm in arms[1:]:
-        per_epoch = args.rounds * args.block
-        pairs = list(zip(_groups(arm, per_epoch), _groups(base, per_epoch), strict=True))
+        pairs = list(zip(_groups(arm, args.rounds), _groups(base, args.rounds), strict=True))
 
         def ratios(key: str, pairs: list[Any] = pairs) -> str:
             return _spread([r[key] / b[key] for r, b in pairs])
