@@ -312,3 +312,20 @@ def test_semantic_conventions_for_processes_and_urls() -> None:
     )
     assert conn["server.address"] == "mx.example"
     assert conn["server.port"] == 25
+
+
+def test_incubating_names_are_semconvs() -> None:
+    """The enrichers spell file.* and process.* out (semconv's incubating
+    modules cost start-up); they must stay the convention's names."""
+    from opentelemetry.semconv._incubating.attributes import file_attributes, process_attributes
+
+    from opentelemetry.instrumentation.audithook import _enrichers
+
+    assert _enrichers.FILE_PATH == file_attributes.FILE_PATH
+    for name in (
+        "PROCESS_COMMAND_ARGS",
+        "PROCESS_COMMAND_LINE",
+        "PROCESS_EXECUTABLE_PATH",
+        "PROCESS_WORKING_DIRECTORY",
+    ):
+        assert getattr(_enrichers, name) == getattr(process_attributes, name)

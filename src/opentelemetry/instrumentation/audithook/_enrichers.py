@@ -17,9 +17,6 @@ import _socket
 from collections.abc import Callable
 from typing import Any
 
-# process.* and file.* exist only as incubating; network.* is stable (and
-# its incubating module is the bigger import, nothing else needs it)
-from opentelemetry.semconv._incubating.attributes import file_attributes, process_attributes
 from opentelemetry.semconv.attributes import (
     db_attributes,
     network_attributes,
@@ -30,6 +27,15 @@ from opentelemetry.semconv.attributes import (
 from opentelemetry.instrumentation.audithook import _catalog, _redaction, _treatments, _values
 
 Attributes = _values.Attributes
+
+# file.* and process.* exist only in semconv's incubating modules, whose
+# import (enum classes included) took a sixth of this package's start-up;
+# tests/test_mapping.py pins these names to theirs.
+FILE_PATH = "file.path"
+PROCESS_COMMAND_ARGS = "process.command_args"
+PROCESS_COMMAND_LINE = "process.command_line"
+PROCESS_EXECUTABLE_PATH = "process.executable.path"
+PROCESS_WORKING_DIRECTORY = "process.working_directory"
 Enricher = Callable[[tuple[Any, ...], Attributes, int], None]
 
 _TRANSPORT = {_socket.SOCK_STREAM: "tcp", _socket.SOCK_DGRAM: "udp"}
@@ -63,7 +69,7 @@ def _set_path(attrs: Attributes, key: str, value: Any, limit: int) -> None:
 
 def _file_path(event: str, index: int) -> Enricher:
     arg = _arg(event, index)
-    key = file_attributes.FILE_PATH
+    key = FILE_PATH
     REPLACED.setdefault(event, []).append((arg, key))
 
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
@@ -153,9 +159,9 @@ def _executable_and_args(event: str, exe_name: str | None, args_name: str) -> En
     """Process attributes, from argument values already masked by their treatment."""
     args_arg = _treatments.ARG_PREFIX + args_name
     exe_arg = _treatments.ARG_PREFIX + exe_name if exe_name is not None else None
-    args_key = process_attributes.PROCESS_COMMAND_ARGS
-    line_key = process_attributes.PROCESS_COMMAND_LINE
-    exe_key = process_attributes.PROCESS_EXECUTABLE_PATH
+    args_key = PROCESS_COMMAND_ARGS
+    line_key = PROCESS_COMMAND_LINE
+    exe_key = PROCESS_EXECUTABLE_PATH
     pairs = REPLACED.setdefault(event, [])
     pairs.extend(((args_arg, args_key), (args_arg, line_key)))
     if exe_arg is not None:
@@ -182,14 +188,14 @@ def _executable_and_args(event: str, exe_name: str | None, args_name: str) -> En
 
 _popen_process = _executable_and_args("subprocess.Popen", "executable", "args")
 _CWD = _treatments.ARG_PREFIX + "cwd"
-REPLACED["subprocess.Popen"].append((_CWD, process_attributes.PROCESS_WORKING_DIRECTORY))
+REPLACED["subprocess.Popen"].append((_CWD, PROCESS_WORKING_DIRECTORY))
 
 
 def _popen(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
     _popen_process(args, attrs, limit)
     cwd = attrs.get(_CWD)
     if type(cwd) is str:
-        attrs[process_attributes.PROCESS_WORKING_DIRECTORY] = cwd
+        attrs[PROCESS_WORKING_DIRECTORY] = cwd
         del attrs[_CWD]
 
 
@@ -258,11 +264,11 @@ ENRICHERS: dict[str, Enricher] = {
     "os.posix_spawn": _executable_and_args("os.posix_spawn", "path", "argv"),
     "os.spawn": _executable_and_args("os.spawn", "path", "args"),
     "pty.spawn": _executable_and_args("pty.spawn", None, "argv"),
-    "os.system": _copy("os.system", "command", process_attributes.PROCESS_COMMAND_LINE),
+    "os.system": _copy("os.system", "command", PROCESS_COMMAND_LINE),
     "_winapi.CreateProcess": _executable_and_args(
         "_winapi.CreateProcess", "application_name", "command_line"
     ),
-    "os.startfile": _copy("os.startfile", "path", process_attributes.PROCESS_EXECUTABLE_PATH),
+    "os.startfile": _copy("os.startfile", "path", PROCESS_EXECUTABLE_PATH),
     "os.add_dll_directory": _file_path("os.add_dll_directory", 0),
     "urllib.Request": _copy("urllib.Request", "fullurl", url_attributes.URL_FULL),
     "webbrowser.open": _copy("webbrowser.open", "url", url_attributes.URL_FULL),

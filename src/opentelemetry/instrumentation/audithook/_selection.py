@@ -5,7 +5,7 @@ answer), so the cost of the grammar is paid once, not per event.
 """
 
 import fnmatch
-import re
+import string
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -89,7 +89,8 @@ DEFAULT_EVENTS = frozenset(name for name in CATALOG if name not in DEFAULT_EXCLU
 
 PRESETS = ("@default", "@all", "@none")
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]!/:-]+$")
+# a set, not a regular expression: compiling one was a tenth of this module's import
+_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_.*?[]!/:-")
 
 
 class SelectorError(ValueError):
@@ -139,7 +140,7 @@ def parse_selector(text: str) -> Selector:
             return Selector(item, exclude, "category", body[1:])
         known = ", ".join([*PRESETS, *sorted("@" + c for c in CATEGORIES)])
         raise SelectorError(f"unknown category or preset {body!r} (known: {known})")
-    if not body.isascii() or not _NAME_RE.match(body):
+    if not _NAME_CHARS.issuperset(body):
         raise SelectorError(f"{body!r} is not an event name or glob")
     if any(ch in body for ch in "*?["):
         if "[" in body and "]" not in body.split("[", 1)[1]:
