@@ -15,8 +15,10 @@ default rate limits.  The tuned rows beside them turn those off.
 (a) unselected hot events (id(), sys._getframe(), copy.deepcopy) with the
     default selection, against the bare C hook that returns 0 (the floor
     CPython imposes once any hook is installed) and against no hook at all;
-(b) a selected event that is dropped (outside spans, past the rate limit),
-    ns over the floor; tuned: ``no_span=drop`` and no LoggerProvider;
+(b) a selected event that is dropped outside spans, ns over the floor: the
+    same argument each time (a repeat of the one exported); distinct
+    arguments (never a repeat: fingerprinted, looked up, then past the rate
+    limit); tuned: ``no_span=drop`` and no LoggerProvider;
 (c) a selected event exported as a span event, against a hand-written
     ``span.add_event`` with the same attributes (code location included);
     tuned: code location off;
@@ -108,6 +110,17 @@ def _id_loop(n: int) -> None:
     x = object()
     for _ in range(n):
         id(x)
+
+
+# Distinct arguments: never a repeat, so each event is fingerprinted, looked up
+# among the repeats and dropped by the rate limit (the dearest drop).
+_OBJECTS = [object() for _ in range(4096)]
+
+
+def _id_distinct_loop(n: int) -> None:
+    objects = _OBJECTS
+    for i in range(n):
+        id(objects[i & 4095])
 
 
 def _getframe_loop(n: int) -> None:
@@ -203,8 +216,14 @@ def worker(variant: str, case: str, n: int) -> dict[str, float]:
         _setup(variant)
         _pickle_loop(1000)
         return {"round_trip": _time_per_op(_pickle_loop, n)}
+    if case == "dropped_distinct":
+        _setup(variant, events="@default,builtins.id")
+        _id_distinct_loop(1000)  # spends the rate limit's burst
+        return {"id": _time_per_op(_id_distinct_loop, n)}
     if case in ("dropped", "dropped_tuned"):
-        # outside spans, past the per-name rate limit: dropped by the hook
+        # outside spans, the same argument each time: a repeat of the first
+        # one exported (or, with repeats exported, past the rate limit),
+        # dropped by the hook
         if case == "dropped":
             _setup(variant, events="@default,builtins.id")
         else:
@@ -217,9 +236,10 @@ def worker(variant: str, case: str, n: int) -> dict[str, float]:
         tracer = _setup(
             variant,
             events="builtins.id",
-            # every event exported: no rate limit, no per-span budget
+            # every event exported: no rate limit, no per-span budget, repeats too
             rate_limit=0,
             rate_limit_total=0,
+            repeat_window=0,
             span_event_budget=0,
             code_location=located,
         )
@@ -264,6 +284,7 @@ PLAN: dict[str, tuple[list[str], int]] = {
     "unselected": (["none", "bare", "c", "pure"], 300_000),
     "dropped": (["bare", "c", "pure"], 300_000),
     "dropped_tuned": (["c", "pure"], 300_000),
+    "dropped_distinct": (["bare", "c", "pure"], 300_000),
     "spans": (["none", "bare", "c", "pure"], 20_000),
     "spans_tuned": (["none", "c", "pure"], 20_000),
     "pickle": (["none", "c", "pure"], 20_000),
@@ -417,6 +438,21 @@ def main() -> None:
                     "<= 150" if impl == "c" else "",
                 )
             )
+    for impl in ("c", "pure"):
+        rows.append(
+            (
+                f"(b) dropped event, distinct arguments, past the rate limit, {impl}: defaults",
+                _spread(
+                    per_round(
+                        lambda g, i=impl: (
+                            g("dropped_distinct.id", i) - g("dropped_distinct.id", "bare")
+                        )
+                    ),
+                    "{:.0f}",
+                ),
+                "<= 150" if impl == "c" else "",
+            )
+        )
     for case, label in (
         ("spans", "defaults (code location on)"),
         ("spans_tuned", "tuned: code location off"),

@@ -32,6 +32,7 @@ def test_benchmark_script_runs_and_prints_every_ratio() -> None:
         "unselected id: bare C hook / no hook",
         "(b) dropped event, ns over the floor, c: opentelemetry-instrument defaults",
         "(b) dropped event, ns over the floor, c: tuned",
+        "(b) dropped event, distinct arguments, past the rate limit, c: defaults",
         "(c) span event / hand-written add_event, c: defaults (code location on)",
         "(c) span event / hand-written add_event, c: tuned",
         "(d) mixed workload, CPU, c / none",

@@ -89,7 +89,8 @@ with span("request"):
         open("burst.txt", "w").close()
 dump()
 """,
-        kwargs={"events": "open,subprocess.Popen", "rate_limit": 0},
+        # 600 identical opens: every one a candidate for the span
+        kwargs={"events": "open,subprocess.Popen", "rate_limit": 0, "repeat_window": 0},
     )
     span = t.span("request")
     names = [e["name"] for e in span["events"]]

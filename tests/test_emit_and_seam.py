@@ -149,7 +149,7 @@ with span("work"):
 dump()
 """,
         # a bucket of one every two seconds holds 10 (BURST_SECONDS of its rate)
-        kwargs={"events": "open", "emit": "log", "rate_limit": 0.5},
+        kwargs={"events": "open", "emit": "log", "rate_limit": 0.5, "repeat_window": 0},
     )
     assert len(t.logs) == 0.5 * BURST_SECONDS == 10
     assert t.dropped("open", "rate_limited") == 20

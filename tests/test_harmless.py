@@ -147,7 +147,7 @@ with span("main"):
 with open("sub.json") as f:
     dump(sub=json.load(f))
 """,
-        kwargs={"events": "open", "rate_limit": 0},
+        kwargs={"events": "open", "rate_limit": 0, "repeat_window": 0},
     )
     assert t.implementation == implementation
     # the subinterpreter runs the pure hook, of its own
@@ -290,7 +290,10 @@ dump(caught=caught, lost=lost)
 
 
 def test_a_signal_handlers_exception_reaches_the_application(run: Runner) -> None:
-    t = run(SIGNALS, kwargs={"events": "myapp.*", "rate_limit": 0, "rate_limit_total": 0})
+    t = run(
+        SIGNALS,
+        kwargs={"events": "myapp.*", "rate_limit": 0, "rate_limit_total": 0, "repeat_window": 0},
+    )
     assert t.extra == {"caught": 100, "lost": 0}
     # exceptions of the application are not ours: none was counted as an error
     assert t.dropped("myapp.work", "hook_error") == 0

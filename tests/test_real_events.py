@@ -139,7 +139,8 @@ def telemetry(
         SCENARIO,
         tmp,
         implementation=request.param,
-        kwargs={"events": EVENTS, "code_location": True},
+        # each span checks its own event's mapping, repeat or not
+        kwargs={"events": EVENTS, "code_location": True, "repeat_window": 0},
     )
 
 

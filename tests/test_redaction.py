@@ -185,7 +185,13 @@ EVENTS = (
 def _run(run: Runner, **kwargs: Any) -> Any:
     return run(
         CORPUS,
-        kwargs={"events": EVENTS, "rate_limit": 0, "span_event_budget": 0, **kwargs},
+        kwargs={
+            "events": EVENTS,
+            "rate_limit": 0,
+            "repeat_window": 0,
+            "span_event_budget": 0,
+            **kwargs,
+        },
         env={"OTEL_SPAN_EVENT_COUNT_LIMIT": "2000"},
         timeout=240,
     )

@@ -248,6 +248,7 @@ def test_exit_flushes_pending_telemetry_quietly(tmp_path, implementation: str) -
             # pending at exit: the batch would not be sent for a minute otherwise
             OTEL_BSP_SCHEDULE_DELAY="60000",
             OTEL_PYTHON_AUDITHOOK_EVENTS="open",
+            OTEL_PYTHON_AUDITHOOK_REPEAT_WINDOW="0",
             **implementation_env(implementation),
         )
         elapsed = time.monotonic() - start

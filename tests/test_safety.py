@@ -29,7 +29,7 @@ with span("work"):
 with open("out.txt") as f:
     dump(content=f.read())
 """,
-        kwargs={"events": "open"},
+        kwargs={"events": "open", "repeat_window": 0},
     )
     assert t.extra["content"] == "data"
     assert t.events("work") == []

@@ -59,7 +59,10 @@ Volume
 ------
 
 Metrics count every selected event.  Span events and log records are
-sampled (``OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO``), rate-limited per event name
+sampled (``OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO``), exported once per window
+for a behaviour that repeats (``OTEL_PYTHON_AUDITHOOK_REPEAT_WINDOW``, 60 s:
+the same name with the same arguments; a new file, host or command goes out
+at once), rate-limited per event name
 (``OTEL_PYTHON_AUDITHOOK_RATE_LIMIT``, 5/s in bursts of up to 100; the whole
 process ``OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL``, 100/s in bursts of up to
 2,000) and budgeted per span
@@ -68,7 +71,7 @@ of the span's event limit, so the SDK never evicts an event).  Events with no
 recording span become log records (``OTEL_PYTHON_AUDITHOOK_NO_SPAN=log``, the
 default) when a LoggerProvider is configured.  Whatever is not exported is
 counted in ``python.audit.events.dropped`` with its reason: ``sampled_out``,
-``rate_limited``, ``rate_limited_total``, ``span_budget``, ``no_span``,
+``repeated``, ``rate_limited``, ``rate_limited_total``, ``span_budget``, ``no_span``,
 ``no_logs`` (``emit="log"`` with no LoggerProvider that exports) or
 ``hook_error``.
 

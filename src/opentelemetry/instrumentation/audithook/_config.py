@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.audithook.environment_variables import (
     OTEL_PYTHON_AUDITHOOK_PURE_PYTHON,
     OTEL_PYTHON_AUDITHOOK_RATE_LIMIT,
     OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL,
+    OTEL_PYTHON_AUDITHOOK_REPEAT_WINDOW,
     OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO,
     OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET,
 )
@@ -72,6 +73,7 @@ class Config(NamedTuple):
     sample_ratios: SampleRatios = ()
     rate_limit: float = 5.0
     rate_limit_total: float = 100.0
+    repeat_window: float = 60.0
     span_event_budget: int = 16
     no_span: str = NO_SPAN_LOG
     emit: str = EMIT_SPAN_EVENT
@@ -321,6 +323,8 @@ OPTIONS: tuple[Option, ...] = (
     _option("sample_ratios", OTEL_PYTHON_AUDITHOOK_SAMPLE_RATIO,
             (_ratios_from_env, _ratios_from_arg), keyword="sample_ratio"),
     _option("rate_limit", OTEL_PYTHON_AUDITHOOK_RATE_LIMIT, _bounded(0, integer=False)),
+    _option("repeat_window", OTEL_PYTHON_AUDITHOOK_REPEAT_WINDOW,
+            _bounded(0, integer=False, high=86400)),
     _option("rate_limit_total", OTEL_PYTHON_AUDITHOOK_RATE_LIMIT_TOTAL,
             _bounded(0, integer=False)),
     _option("span_event_budget", OTEL_PYTHON_AUDITHOOK_SPAN_EVENT_BUDGET,

@@ -107,10 +107,14 @@ class Emitter:
         # become neither a span event nor a log record.
         need_span = not self.to_logs and not self.log_no_span
         self.planner = _plan.Planner(config, counts, backend, need_span)
+        self._unsee = backend.unsee
         self._budget_lock = threading.Lock()
         self._budgets: dict[int, _SpanBudget] = {}
 
     def drop(self, event: str | None, reason: str) -> None:
+        """An event the hook let through, dropped here: counted, and not a
+        repeat of anything exported."""
+        self._unsee()
         counts = self.counts
         with counts.lock:
             key = (event, reason)

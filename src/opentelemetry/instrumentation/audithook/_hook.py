@@ -111,6 +111,7 @@ class State:
                 config.rate_limit_total,
                 sys.stdlib_module_names,
                 _config.BURST_SECONDS,
+                config.repeat_window,
             )
             self.impl.clear_cache()
             self.impl.set_enabled(True)

@@ -33,7 +33,8 @@ class Backend(Protocol):
     object itself, in this order, counting each drop (``counts``): an import
     of a standard-library module (``FLAG_NON_STDLIB``: neither recorded nor
     counted), suppression (not counted), then counted as selected, sampled
-    out, no span (``FLAG_NEED_SPAN``), the name's rate limit, the process's
+    out, no span (``FLAG_NEED_SPAN``), a repeat of an event exported within
+    the repeat window, the name's rate limit, the process's
     rate limit.  Only the rest reach ``handle``."""
 
     __name__: str
@@ -45,6 +46,10 @@ class Backend(Protocol):
     """An import event: imports of ``configure``'s standard-library modules
     are left out."""
     FLAG_OVERFLOW: int
+    """Counted in the overflow series, not under its name."""
+    FLAG_HANDLE_FIRST: int
+    """The first argument is a handle (a socket, a connection): a repeat is
+    told by its type, not its value."""
     """Counted in the overflow series, not under its name."""
     COUNTS: tuple[str, ...]
     """What ``counts`` reports per name, in order: ``selected`` then the
@@ -68,6 +73,10 @@ class Backend(Protocol):
     def clear_cache(self) -> None:
         """Forget every resolved name but the pinned ones (counts stay)."""
 
+    def unsee(self) -> None:
+        """The event being handled was not exported after all (dropped by
+        the handler): its repeats are not repeats of an exported event."""
+
     def pin(self, name: str, flags: int, /) -> None:
         """Resolve a name ahead of its first event, for good."""
 
@@ -89,11 +98,14 @@ class Backend(Protocol):
         rate_limit_total: float,
         stdlib: frozenset[str],
         burst_seconds: float,
+        repeat_window: float,
         /,
     ) -> None:
         """The rate limits in events per second (0: none), the standard-library
-        module names, and how many seconds of its rate each token bucket holds
-        (at least one event); the buckets start full again."""
+        module names, how many seconds of its rate each token bucket holds
+        (at least one event), and for how many seconds an exported event
+        makes its repeats drop (0: never); the buckets start full again and
+        no repeat is remembered."""
 
     def counts(self) -> dict[str | None, tuple[int, ...]]:
         """Per name (None: the overflow series), the counts named by

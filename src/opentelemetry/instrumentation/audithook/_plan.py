@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from opentelemetry.instrumentation.audithook import _selection, _treatments
+from opentelemetry.instrumentation.audithook import _catalog, _selection, _treatments
 from opentelemetry.instrumentation.audithook._config import Config, Rules
 from opentelemetry.instrumentation.audithook._impl import Backend
 
@@ -87,6 +87,22 @@ class Plan:
         return arguments
 
 
+# A socket or connection object is new at every call: its type, with the
+# other arguments (the address, the data), tells a repeat.  A path's ``self``
+# (pathlib's events) is a value, and is not one of these.
+_HANDLES = ("self", "connection_handle")
+
+
+def _first_is_handle(event: str) -> bool:
+    entry = _catalog.CATALOG.get(event)
+    return (
+        entry is not None
+        and bool(entry[0])
+        and entry[0][0] in _HANDLES
+        and not event.startswith("pathlib.")
+    )
+
+
 class Planner:
     """The plans of one ``instrument()`` configuration, made on first sight."""
 
@@ -99,6 +115,7 @@ class Planner:
         self._need_span = backend.FLAG_NEED_SPAN if need_span else 0
         self._non_stdlib = backend.FLAG_NON_STDLIB
         self._overflow = backend.FLAG_OVERFLOW
+        self._handle_first = backend.FLAG_HANDLE_FIRST
         self._plans: dict[str, Plan] = {}
 
     def plan(self, event: str) -> Plan | None:
@@ -128,6 +145,8 @@ class Planner:
         # imports of standard-library modules are left out (@default)
         if plan.rules.selected == _selection.SELECTED_NON_STDLIB:
             flags |= self._non_stdlib
+        if _first_is_handle(event):
+            flags |= self._handle_first
         return flags, plan.rules.sample_ratio
 
     def restart(self, counts: Counts) -> None:

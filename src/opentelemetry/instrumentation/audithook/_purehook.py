@@ -28,16 +28,17 @@ from _thread import get_ident
 from collections.abc import Callable
 from random import random
 from time import monotonic
-from types import FunctionType, MethodType, TracebackType
+from types import CodeType, FunctionType, MethodType, TracebackType
 from typing import Any
 
 FLAG_SELECTED = 1
 FLAG_NEED_SPAN = 2
 FLAG_NON_STDLIB = 4
 FLAG_OVERFLOW = 8
+FLAG_HANDLE_FIRST = 16
 COUNTS: tuple[str, ...] = (
     "selected", "no_span", "sampled_out", "rate_limited", "rate_limited_total",
-    "other_interpreter",
+    "repeated", "other_interpreter",
 )  # fmt: skip
 PROBE_EVENT = "opentelemetry.instrumentation.audithook.probe"
 # caller_location needs sys._getframe and frame.f_code: other hooks see them
@@ -45,7 +46,7 @@ WALK_IS_SILENT = False
 
 # situation()'s answers: _impl.SUPPRESSED, NO_SPAN and IN_SPAN
 _SUPPRESSED, _NO_SPAN, _IN_SPAN = 0, 1, 2
-_SELECTED, _N_NO_SPAN, _SAMPLED_OUT, _RATE_LIMITED, _RATE_LIMITED_TOTAL = range(5)
+_SELECTED, _N_NO_SPAN, _SAMPLED_OUT, _RATE_LIMITED, _RATE_LIMITED_TOTAL, _REPEATED = range(6)
 
 # Names remembered at once; past that the cache starts over (the C hook's
 # cache has the same bound).
@@ -97,7 +98,7 @@ class _Counted:
     __slots__ = ("n", "bucket")
 
     def __init__(self) -> None:
-        self.n = [0, 0, 0, 0, 0, 0]
+        self.n = [0] * len(COUNTS)
         self.bucket = _Bucket()
 
 
@@ -138,6 +139,7 @@ class _State:
     rate_limit = 0.0
     rate_limit_total = 0.0
     burst_seconds = 1.0
+    repeat_window = 0.0
     total = _Bucket()
     stdlib: frozenset[str] = frozenset()
 
@@ -166,7 +168,68 @@ def _situation(event: str) -> int:
     return _IN_SPAN
 
 
-def _admit(name: _Name, where: int) -> bool:
+# Repeats: the events exported in the last repeat window, by a fingerprint
+# of their name and arguments, in slots as C keeps them (a collision forgets
+# one: an export more, never a new behaviour hidden).
+_REPEAT_SLOTS = 1024
+_seen: list[tuple[int, float] | None] = [None] * _REPEAT_SLOTS
+_LONG_VALUE = 4096
+_FINGERPRINT_DEPTH = 3
+_FINGERPRINT_ITEMS = 16
+_identity_hash = object.__hash__
+# the key of the event this thread's handler is exporting (unsee())
+_handling = threading.local()
+
+
+class _Unknown(Exception):
+    """An argument whose value cannot be read without running its code."""
+
+
+def _fingerprint(value: Any, depth: int) -> int:
+    """What identifies an argument, as C's ``fingerprint``: the value of a
+    str, bytes, int, float, bool or None (exact types), of a tuple or list of
+    those, where a code object comes from; a dict by its type.  Anything else
+    raises _Unknown.  Types are hashed by ``object.__hash__``: ``hash()`` of a
+    class could run its metaclass's, and ``id()`` raises an audit event."""
+    kind = type(value)
+    tag = _identity_hash(kind)
+    if value is None or value is True or value is False:
+        return hash((tag, _identity_hash(value)))
+    if kind is dict:
+        return tag
+    if kind is CodeType:
+        return hash((tag, value.co_filename, value.co_name, value.co_firstlineno))
+    if kind is str or kind is bytes:
+        n = len(value)
+        if n > _LONG_VALUE:
+            half = _LONG_VALUE // 2
+            return hash((tag, n, value[:half], value[-half:]))
+        return hash((tag, value))
+    if kind is int or kind is float:
+        return hash((tag, value))
+    if (kind is tuple or kind is list) and depth < _FINGERPRINT_DEPTH:
+        items = value[:_FINGERPRINT_ITEMS]
+        return hash((tag, len(value), *[_fingerprint(v, depth + 1) for v in items]))
+    raise _Unknown
+
+
+def _repeat_key(event: str, args: tuple[Any, ...], flags: int) -> int | None:
+    """The event's key among the repeats; None: not one we can tell a repeat of."""
+    if type(args) is not tuple:
+        return None
+    parts: list[Any] = [event, len(args)]
+    try:
+        for i, arg in enumerate(args[:_FINGERPRINT_ITEMS]):
+            if i == 0 and flags & FLAG_HANDLE_FIRST:
+                parts.append(_identity_hash(type(arg)))
+            else:
+                parts.append(_fingerprint(arg, 1))
+    except _Unknown:
+        return None
+    return hash(tuple(parts))
+
+
+def _admit(name: _Name, where: int, event: str, args: tuple[Any, ...]) -> bool:
     """Count a selected event; whether it goes to the handler (the C order)."""
     count = name.count
     state = _State
@@ -175,16 +238,27 @@ def _admit(name: _Name, where: int) -> bool:
         kind = _SAMPLED_OUT
     elif where == _NO_SPAN and name.flags & FLAG_NEED_SPAN:
         kind = _N_NO_SPAN
+    key = None
+    window = state.repeat_window
+    if kind < 0 and window:
+        key = _repeat_key(event, args, name.flags)
     with _lock:
         count.n[_SELECTED] += 1
-        if kind < 0 and (state.rate_limit or state.rate_limit_total):
+        if kind < 0 and (state.rate_limit or state.rate_limit_total or key is not None):
             now = monotonic()
-            if state.rate_limit and not count.bucket.take(state.rate_limit, now):
+            slot = key & (_REPEAT_SLOTS - 1) if key is not None else 0
+            last = _seen[slot] if key is not None else None
+            if last is not None and last[0] == key and now - last[1] < window:
+                kind = _REPEATED
+            elif state.rate_limit and not count.bucket.take(state.rate_limit, now):
                 kind = _RATE_LIMITED
             elif state.rate_limit_total and not state.total.take(state.rate_limit_total, now):
                 kind = _RATE_LIMITED_TOTAL
+            elif key is not None:
+                _seen[slot] = (key, now)
         if kind >= 0:
             count.n[kind] += 1
+    _handling.key = key if kind < 0 else None
     return kind < 0
 
 
@@ -258,7 +332,7 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
                 if selected.flags & FLAG_NON_STDLIB and _is_stdlib_import(args):
                     return
                 where = _situation(event)
-                admitted = where != _SUPPRESSED and _admit(selected, where)
+                admitted = where != _SUPPRESSED and _admit(selected, where, event, args)
             except Exception as exc:  # never BaseException: Ctrl-C must reach the app
                 state.report(event, exc)  # type: ignore[misc]
                 return
@@ -267,6 +341,7 @@ def _make_hook() -> Callable[[str, tuple[Any, ...]], None]:
                     saved = sigmask(block, ())  # type: ignore[misc]
                     sigmask(block, deferred)  # type: ignore[misc]
                 state.handle(event, args)  # type: ignore[misc]
+                _handling.key = None
         finally:
             busy.discard(thread)
             if saved is not None:
@@ -309,6 +384,17 @@ def set_enabled(flag: bool, /) -> None:
     _State.enabled = bool(flag) and _State.installed
 
 
+def unsee() -> None:
+    """The event being handled was not exported: its repeats are not repeats."""
+    key = getattr(_handling, "key", None)
+    if key is not None:
+        slot = key & (_REPEAT_SLOTS - 1)
+        with _lock:
+            last = _seen[slot]
+            if last is not None and last[0] == key:
+                _seen[slot] = None
+
+
 def clear_cache() -> None:
     """Forget every resolved event name but the pinned ones."""
     _cache.clear()
@@ -337,20 +423,29 @@ def set_context(
 
 
 def configure(
-    rate_limit: float, rate_limit_total: float, stdlib: frozenset[str], burst_seconds: float, /
+    rate_limit: float,
+    rate_limit_total: float,
+    stdlib: frozenset[str],
+    burst_seconds: float,
+    repeat_window: float,
+    /,
 ) -> None:
     """The rate limits (events per second; 0: none), the module names that
-    FLAG_NON_STDLIB leaves out, and how many seconds of its rate each bucket
-    holds (they start full)."""
+    FLAG_NON_STDLIB leaves out, how many seconds of its rate each bucket holds
+    (they start full), and for how many seconds an exported event makes its
+    repeats drop (0: never; none is remembered from before)."""
     if not (rate_limit >= 0 and rate_limit_total >= 0):
         raise ValueError("rate limits are >= 0")
     if not 0 < burst_seconds <= 3600:
         raise ValueError("burst_seconds is > 0 and <= 3600")
+    if not 0 <= repeat_window <= 86400:
+        raise ValueError("repeat_window is >= 0 and <= 86400")
     _State.stdlib = stdlib
     with _lock:
         _State.rate_limit = float(rate_limit)
         _State.rate_limit_total = float(rate_limit_total)
         _State.burst_seconds = float(burst_seconds)
+        _State.repeat_window = float(repeat_window)
         _refill()
 
 
@@ -358,6 +453,7 @@ def _refill() -> None:
     for count in _counted.values():
         count.bucket = _Bucket()
     _State.total = _Bucket()
+    _seen[:] = [None] * _REPEAT_SLOTS
 
 
 def counts() -> dict[str | None, tuple[int, ...]]:

@@ -5,7 +5,7 @@
  * per distinct name.  Every decision to drop a selected event that can be
  * made without the span is made here too, before any Python runs:
  * suppression (the telemetry pipeline's own work), standard-library imports,
- * sampling, no span, and the rate limits per name and process-wide; each is
+ * sampling, no span, repeats, and the rate limits per name and process-wide; each is
  * counted here.  Only the events that will be exported reach the Python
  * handler.  The pure-Python twin is _purehook.py: same functions, same
  * behaviour, same order of decisions.
@@ -32,6 +32,8 @@
 #define FLAG_NEED_SPAN 2  /* with no recording span: dropped as no_span */
 #define FLAG_NON_STDLIB 4 /* an import event: standard-library modules are not recorded */
 #define FLAG_OVERFLOW 8   /* counted in the overflow bucket, not under its name */
+#define FLAG_HANDLE_FIRST 16 /* the first argument is a handle (a socket, a connection): its type
+                                tells a repeat, not its value */
 
 /* Where an event happens: what situation() says (the numbers are
  * _impl.SUPPRESSED, _impl.NO_SPAN and _impl.IN_SPAN). */
@@ -46,10 +48,12 @@ enum {
     N_SAMPLED_OUT,
     N_RATE_LIMITED,
     N_RATE_LIMITED_TOTAL,
+    N_REPEATED,
     N_KINDS
 };
-static const char *const COUNT_NAMES[] = {"selected", "no_span", "sampled_out", "rate_limited",
-                                          "rate_limited_total", "other_interpreter"};
+static const char *const COUNT_NAMES[] = {"selected",           "no_span",  "sampled_out",
+                                          "rate_limited",       "rate_limited_total",
+                                          "repeated",           "other_interpreter"};
 
 /* A token bucket: it fills at its rate and holds `burst_seconds` of it (at
  * least one token); `primed` 0: full at next use. */
@@ -129,6 +133,7 @@ static PyObject *stdlib_names = NULL;  /* frozenset: sys.stdlib_module_names */
 static double rate_limit = 0.0;        /* per name, events per second; 0: none */
 static double rate_limit_total = 0.0;  /* process-wide */
 static double burst_seconds = 1.0;     /* how many seconds of its rate a bucket holds */
+static double repeat_window = 0.0;     /* seconds; 0: repeats are exported */
 static bucket_t total_bucket;
 static PyInterpreterState *main_interp = NULL;
 
@@ -578,15 +583,164 @@ uniform(void)
     return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* Repeats: the events exported in the last `repeat_window` seconds, by a
+ * fingerprint of their name and arguments.  A slot holds the latest of the
+ * fingerprints that share it: a collision forgets one, which costs an export,
+ * never a new behaviour. */
+#define REPEAT_SLOTS 1024 /* a power of two */
+typedef struct {
+    uint64_t key; /* 0: empty */
+    double at;
+} seen_t;
+static seen_t seen[REPEAT_SLOTS];
+/* The key of the event this thread's handler is exporting: unsee() forgets
+ * it when the handler drops the event after all (no span budget left). */
+#if defined(_MSC_VER)
+static __declspec(thread) uint64_t handling_key = 0;
+#else
+static _Thread_local uint64_t handling_key = 0;
+#endif
+
+#define LONG_VALUE 4096 /* longer str and bytes are fingerprinted by their ends */
+#define FINGERPRINT_DEPTH 3
+#define FINGERPRINT_ITEMS 16
+
+static inline uint64_t
+mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return h;
+}
+
+static uint64_t
+fnv_bytes(uint64_t h, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* The ends and the length of a long value's memory: hashing all of a large
+ * payload (a request body sent) at every event would cost its length. */
+static uint64_t
+ends_of(const unsigned char *p, size_t n, size_t width)
+{
+    size_t part = (LONG_VALUE / 2) * width;
+    uint64_t h = fnv_bytes(0xcbf29ce484222325ULL, p, part);
+    h = fnv_bytes(h, p + n * width - part, part);
+    return mix(h, (uint64_t)n);
+}
+
+static uint64_t fingerprint(PyObject *o, int depth, int *unknown);
+
+static uint64_t
+hash_of(PyObject *exact, int *unknown)
+{
+    Py_hash_t v = PyObject_Hash(exact); /* str, bytes, int, float: CPython's own */
+    if (v == -1) {
+        PyErr_Clear();
+        *unknown = 1;
+        return 0;
+    }
+    return (uint64_t)v;
+}
+
+static uint64_t
+items_of(uint64_t h, PyObject *const *items, Py_ssize_t n, int depth, int *unknown)
+{
+    h = mix(h, (uint64_t)n);
+    for (Py_ssize_t i = 0; i < n && i < FINGERPRINT_ITEMS; i++) {
+        h = mix(h, fingerprint(items[i], depth + 1, unknown));
+    }
+    return h;
+}
+
+/* What identifies an argument, without running any code of its class: the
+ * value of a str, bytes, int, float, bool or None (exact types), of a tuple
+ * or list of those, where a code object comes from (file, name, first line);
+ * a dict (an environment) by its type.  Anything else sets *unknown: the
+ * event is never taken for a repeat (a path object's value is not readable
+ * without running its code). */
+static uint64_t
+fingerprint(PyObject *o, int depth, int *unknown)
+{
+    PyTypeObject *t = Py_TYPE(o);
+    uint64_t h = (uint64_t)(uintptr_t)t;
+    if (o == Py_None || o == Py_True || o == Py_False) {
+        return mix(h, (uint64_t)(uintptr_t)o);
+    }
+    if (t == &PyDict_Type) {
+        return h;
+    }
+    if (t == &PyCode_Type) {
+        PyCodeObject *code = (PyCodeObject *)o;
+        h = mix(h, hash_of(code->co_filename, unknown));
+        h = mix(h, hash_of(code->co_name, unknown));
+        return mix(h, (uint64_t)code->co_firstlineno);
+    }
+    if (t == &PyUnicode_Type && PyUnicode_GET_LENGTH(o) > LONG_VALUE) {
+        return mix(h, ends_of((const unsigned char *)PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o),
+                              (size_t)PyUnicode_KIND(o)));
+    }
+    if (t == &PyBytes_Type && PyBytes_GET_SIZE(o) > LONG_VALUE) {
+        return mix(h, ends_of((const unsigned char *)PyBytes_AS_STRING(o),
+                              (size_t)PyBytes_GET_SIZE(o), 1));
+    }
+    if (t == &PyUnicode_Type || t == &PyBytes_Type || t == &PyLong_Type || t == &PyFloat_Type) {
+        return mix(h, hash_of(o, unknown));
+    }
+    if (depth < FINGERPRINT_DEPTH && t == &PyTuple_Type) {
+        return items_of(h, ((PyTupleObject *)o)->ob_item, PyTuple_GET_SIZE(o), depth, unknown);
+    }
+    if (depth < FINGERPRINT_DEPTH && t == &PyList_Type) {
+        return items_of(h, ((PyListObject *)o)->ob_item, PyList_GET_SIZE(o), depth, unknown);
+    }
+    *unknown = 1;
+    return h;
+}
+
+/* The event's key in `seen`; 0: not one we can tell a repeat of. */
+static uint64_t
+repeat_key(uint64_t name_hash, PyObject *args, int flags)
+{
+    if (!PyTuple_CheckExact(args)) {
+        return 0;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    uint64_t key = mix(name_hash, (uint64_t)n);
+    int unknown = 0;
+    for (Py_ssize_t i = 0; i < n && i < FINGERPRINT_ITEMS; i++) {
+        PyObject *arg = PyTuple_GET_ITEM(args, i);
+        if (i == 0 && (flags & FLAG_HANDLE_FIRST)) {
+            key = mix(key, (uint64_t)(uintptr_t)Py_TYPE(arg));
+        }
+        else {
+            key = mix(key, fingerprint(arg, 1, &unknown));
+        }
+    }
+    if (unknown) {
+        return 0;
+    }
+    return key ? key : 1;
+}
+
 /* Count a selected event and decide whether it goes to the handler: 1 yes,
- * 0 dropped (and counted by reason).  The order is the pure twin's. */
+ * 0 dropped (and counted by reason).  The order is the pure twin's.  *key:
+ * the admitted event's repeat key (0: none), for unsee(). */
 static int
-admit(counted_t *count, int flags, double ratio, int where)
+admit(counted_t *count, int flags, double ratio, int where, uint64_t name_hash, PyObject *args,
+      uint64_t *key_out)
 {
     int sampled_out = ratio < 1.0 && uniform() >= ratio;
-    int rated = rate_limit > 0.0 || rate_limit_total > 0.0;
     int no_span = where == SITUATION_NO_SPAN && (flags & FLAG_NEED_SPAN);
-    double now = rated && !sampled_out && !no_span ? monotonic_seconds() : 0.0;
+    /* only an event that could be exported is fingerprinted */
+    uint64_t key = repeat_window > 0.0 && !sampled_out && !no_span
+                       ? repeat_key(name_hash, args, flags)
+                       : 0;
+    int timed = rate_limit > 0.0 || rate_limit_total > 0.0 || key != 0;
+    double now = timed && !sampled_out && !no_span ? monotonic_seconds() : 0.0;
+    seen_t *slot = key ? &seen[key & (REPEAT_SLOTS - 1)] : NULL;
     int kind = -1;
     lock_tables();
     count->n[N_SELECTED]++;
@@ -595,6 +749,9 @@ admit(counted_t *count, int flags, double ratio, int where)
     }
     else if (no_span) {
         kind = N_NO_SPAN;
+    }
+    else if (slot != NULL && slot->key == key && now - slot->at < repeat_window) {
+        kind = N_REPEATED;
     }
     else if (rate_limit > 0.0 && !take(&count->bucket, rate_limit, now)) {
         kind = N_RATE_LIMITED;
@@ -605,7 +762,12 @@ admit(counted_t *count, int flags, double ratio, int where)
     if (kind >= 0) {
         count->n[kind]++;
     }
+    else if (slot != NULL) {
+        slot->key = key;
+        slot->at = now;
+    }
     unlock_tables();
+    *key_out = kind < 0 ? key : 0;
     return kind < 0;
 }
 
@@ -744,11 +906,18 @@ audit_hook(const char *event, PyObject *args, void *data)
         rc = -1; /* the application's exception (a signal handler's) */
         goto done;
     }
-    if (where == SITUATION_SUPPRESSED || !admit(count, flags, ratio, where)) {
+    if (where == SITUATION_SUPPRESSED) {
+        goto done;
+    }
+    /* hash is the name's (the cache hit or the first sight) */
+    uint64_t key = 0;
+    if (!admit(count, flags, ratio, where, hash, args, &key)) {
         goto done;
     }
     defer_signals(&guard);
+    handling_key = key;
     PyObject *res = call_untraced(handler, pyname, args);
+    handling_key = 0;
     if (res == NULL) {
         rc = -1;
     }
@@ -833,6 +1002,23 @@ speedups_set_enabled(PyObject *self, PyObject *flag)
     Py_RETURN_NONE;
 }
 
+/* unsee(): the event being handled was not exported after all (the handler
+ * dropped it): its repeats are not repeats of anything exported. */
+static PyObject *
+speedups_unsee(PyObject *self, PyObject *unused)
+{
+    uint64_t key = handling_key;
+    if (key != 0) {
+        lock_tables();
+        seen_t *slot = &seen[key & (REPEAT_SLOTS - 1)];
+        if (slot->key == key) {
+            slot->key = 0;
+        }
+        unlock_tables();
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 speedups_clear_cache(PyObject *self, PyObject *unused)
 {
@@ -912,10 +1098,11 @@ speedups_set_context(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* Every rate limit full again (lock held). */
+/* Every rate limit full again, no repeat remembered (lock held). */
 static void
 refill_buckets(void)
 {
+    memset(seen, 0, sizeof(seen));
     for (size_t i = 0; i < COUNTED_CAPACITY; i++) {
         counted[i].bucket.primed = 0;
     }
@@ -923,22 +1110,24 @@ refill_buckets(void)
     total_bucket.primed = 0;
 }
 
-/* configure(rate_limit, rate_limit_total, stdlib_names, burst_seconds): the
- * rate limits (events per second; 0: none), the module names that
- * FLAG_NON_STDLIB leaves out, and how many seconds of its rate each bucket
- * holds (they start full). */
+/* configure(rate_limit, rate_limit_total, stdlib_names, burst_seconds,
+ * repeat_window): the rate limits (events per second; 0: none), the module
+ * names that FLAG_NON_STDLIB leaves out, how many seconds of its rate each
+ * bucket holds (they start full), and for how many seconds an event that was
+ * exported makes its repeats drop (0: never). */
 static PyObject *
 speedups_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyFrozenSet_CheckExact(args[2])) {
+    if (nargs != 5 || !PyFrozenSet_CheckExact(args[2])) {
         PyErr_SetString(PyExc_TypeError,
                         "configure(rate_limit: float, rate_limit_total: float, stdlib: frozenset, "
-                        "burst_seconds: float)");
+                        "burst_seconds: float, repeat_window: float)");
         return NULL;
     }
     double per_name = PyFloat_AsDouble(args[0]);
     double total = PyFloat_AsDouble(args[1]);
     double burst = PyFloat_AsDouble(args[3]);
+    double window = PyFloat_AsDouble(args[4]);
     if (PyErr_Occurred()) {
         return NULL;
     }
@@ -950,11 +1139,16 @@ speedups_configure(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "burst_seconds is > 0 and <= 3600");
         return NULL;
     }
+    if (!(window >= 0.0) || window > 86400.0) {
+        PyErr_SetString(PyExc_ValueError, "repeat_window is >= 0 and <= 86400");
+        return NULL;
+    }
     Py_XSETREF(stdlib_names, Py_NewRef(args[2]));
     lock_tables();
     rate_limit = per_name;
     rate_limit_total = total;
     burst_seconds = burst;
+    repeat_window = window;
     refill_buckets();
     unlock_tables();
     Py_RETURN_NONE;
@@ -974,7 +1168,7 @@ snap_one(snapshot_t *out, counted_t *c, PyObject *pyname)
 }
 
 /* counts() -> {name or None: (selected, no_span, sampled_out, rate_limited,
- * rate_limited_total, other_interpreter)}: the counts kept in C (COUNTS
+ * rate_limited_total, repeated, other_interpreter)}: the counts kept in C (COUNTS
  * names them); None is the overflow bucket.  The table is copied under the
  * lock and the dict built after it: building can run the garbage collector,
  * whose finalizers may release the GIL and let other threads count. */
@@ -1149,6 +1343,8 @@ static PyMethodDef speedups_methods[] = {
     {"install", (PyCFunction)(void (*)(void))speedups_install, METH_FASTCALL,
      "install(resolve, handle, report) -> bool: install the hook once; False if another hook vetoed it."},
     {"set_enabled", speedups_set_enabled, METH_O, "set_enabled(flag): arm or disarm the hook."},
+    {"unsee", speedups_unsee, METH_NOARGS,
+     "unsee(): the event being handled was not exported: its repeats are not repeats."},
     {"clear_cache", speedups_clear_cache, METH_NOARGS,
      "clear_cache(): forget every resolved event name but the pinned ones (counts are kept)."},
     {"pin", (PyCFunction)(void (*)(void))speedups_pin, METH_FASTCALL,
@@ -1205,6 +1401,7 @@ speedups_exec(PyObject *module)
         PyModule_AddIntConstant(module, "FLAG_NEED_SPAN", FLAG_NEED_SPAN) < 0 ||
         PyModule_AddIntConstant(module, "FLAG_NON_STDLIB", FLAG_NON_STDLIB) < 0 ||
         PyModule_AddIntConstant(module, "FLAG_OVERFLOW", FLAG_OVERFLOW) < 0 ||
+        PyModule_AddIntConstant(module, "FLAG_HANDLE_FIRST", FLAG_HANDLE_FIRST) < 0 ||
         PyModule_AddStringConstant(module, "PROBE_EVENT", PROBE_EVENT) < 0) {
         return -1;
     }

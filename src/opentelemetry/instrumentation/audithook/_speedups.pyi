@@ -8,6 +8,7 @@ FLAG_SELECTED: int
 FLAG_NEED_SPAN: int
 FLAG_NON_STDLIB: int
 FLAG_OVERFLOW: int
+FLAG_HANDLE_FIRST: int
 COUNTS: tuple[str, ...]
 PROBE_EVENT: str
 WALK_IS_SILENT: bool
@@ -21,6 +22,7 @@ def install(
 def installed() -> bool: ...
 def set_enabled(flag: bool, /) -> None: ...
 def clear_cache() -> None: ...
+def unsee() -> None: ...
 def pin(name: str, flags: int, /) -> None: ...
 def set_context(
     context_var: Any,
@@ -31,7 +33,12 @@ def set_context(
     /,
 ) -> None: ...
 def configure(
-    rate_limit: float, rate_limit_total: float, stdlib: frozenset[str], burst_seconds: float, /
+    rate_limit: float,
+    rate_limit_total: float,
+    stdlib: frozenset[str],
+    burst_seconds: float,
+    repeat_window: float,
+    /,
 ) -> None: ...
 def counts() -> dict[str | None, tuple[int, ...]]: ...
 def reset_after_fork() -> None: ...

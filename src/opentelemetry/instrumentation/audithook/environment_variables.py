@@ -68,6 +68,28 @@ Default: ``100`` (bursts of 2,000).
 Example: ``5000``
 """
 
+OTEL_PYTHON_AUDITHOOK_REPEAT_WINDOW = "OTEL_PYTHON_AUDITHOOK_REPEAT_WINDOW"
+"""
+.. envvar:: OTEL_PYTHON_AUDITHOOK_REPEAT_WINDOW
+
+Seconds for which an exported event makes its repeats drop: the same event
+name with the same arguments (the values of strings, bytes, numbers, booleans
+and ``None``, and of tuples and lists of them; where a code object comes
+from; the type of a socket or connection, so a new socket connecting to the
+same address is a repeat).  An argument whose value cannot be read without
+running its code (an instance of an application's class) makes the event
+never a repeat.  A service that opens
+the same file and calls the same host at every request exports each of these
+behaviours once per window, with the trace it happened in, and anything new
+(another file, another host, another command) at once.  The metric
+``python.audit.events`` still counts every selected event; the repeats are
+counted in ``python.audit.events.dropped`` with reason ``repeated``.  ``0``
+exports every repeat (within the rate limits).  From 0 to 86400.
+
+Default: ``60``.
+Example: ``0``
+"""
+
 OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH = "OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH"
 """
 .. envvar:: OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH
