@@ -99,7 +99,8 @@ for i in range(30_000):
 for th in subs: th.join()
 dump()
 """,
-        kwargs={"events": "app.*,open"},
+        # the main interpreter's 30 identical opens: every one exported
+        kwargs={"events": "app.*,open", "repeat_window": 0},
         env={"HARNESS_NO_LOGS": "1"},  # names outside spans are counted, not logged
         timeout=300,
     )
@@ -297,7 +298,10 @@ def test_a_signal_handlers_exception_reaches_the_application(run: Runner) -> Non
     assert t.extra == {"caught": 100, "lost": 0}
     # exceptions of the application are not ours: none was counted as an error
     assert t.dropped("myapp.work", "hook_error") == 0
-    assert len(t.logs) > 100
+    # how many events fit between two alarms depends on the machine's load
+    assert t.logs
+    assert len(t.logs) <= t.count("myapp.work")
+    assert {r["event_name"] for r in t.logs} == {"myapp.work"}
 
 
 def test_a_hook_that_refuses_the_probe_event(run: Runner, implementation: str) -> None:

@@ -36,6 +36,7 @@ SCENARIOS = [
     "tests/test_safety.py",
     "tests/test_implementations.py",
     "tests/test_reliability.py",
+    "tests/test_repeats.py",
 ]
 DESELECT = "pure or stay_bounded or memory_flat or compile_failure"
 
