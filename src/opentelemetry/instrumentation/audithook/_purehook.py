@@ -28,7 +28,7 @@ from _thread import get_ident
 from collections.abc import Callable
 from random import random
 from time import monotonic
-from types import CodeType, FunctionType, MethodType, TracebackType
+from types import FunctionType, MethodType, TracebackType
 from typing import Any
 
 FLAG_SELECTED = 1
@@ -188,17 +188,16 @@ class _Unknown(Exception):
 def _fingerprint(value: Any, depth: int) -> int:
     """What identifies an argument, as C's ``fingerprint``: the value of a
     str, bytes, int, float, bool or None (exact types), of a tuple or list of
-    those, where a code object comes from; a dict by its type.  Anything else
-    raises _Unknown.  Types are hashed by ``object.__hash__``: ``hash()`` of a
-    class could run its metaclass's, and ``id()`` raises an audit event."""
+    those; a dict by its type.  Anything else raises _Unknown (a code object
+    too: ``exec`` of dynamic code always goes out).  Types are hashed by
+    ``object.__hash__``: ``hash()`` of a class could run its metaclass's, and
+    ``id()`` raises an audit event."""
     kind = type(value)
     tag = _identity_hash(kind)
     if value is None or value is True or value is False:
         return hash((tag, _identity_hash(value)))
     if kind is dict:
         return tag
-    if kind is CodeType:
-        return hash((tag, value.co_filename, value.co_name, value.co_firstlineno))
     if kind is str or kind is bytes:
         n = len(value)
         if n > _LONG_VALUE:

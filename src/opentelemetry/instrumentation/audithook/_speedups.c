@@ -658,10 +658,11 @@ items_of(uint64_t h, PyObject *const *items, Py_ssize_t n, int depth, int *unkno
 
 /* What identifies an argument, without running any code of its class: the
  * value of a str, bytes, int, float, bool or None (exact types), of a tuple
- * or list of those, where a code object comes from (file, name, first line);
- * a dict (an environment) by its type.  Anything else sets *unknown: the
- * event is never taken for a repeat (a path object's value is not readable
- * without running its code). */
+ * or list of those; a dict (an environment) by its type.  Anything else sets
+ * *unknown: the event is never taken for a repeat.  A code object is one of
+ * those: code compiled from two sources at one place ("<string>", line 1)
+ * differs only in its bytecode and constants, and a freed one's address is
+ * soon another's, so `exec` of dynamic code always goes out. */
 static uint64_t
 fingerprint(PyObject *o, int depth, int *unknown)
 {
@@ -672,12 +673,6 @@ fingerprint(PyObject *o, int depth, int *unknown)
     }
     if (t == &PyDict_Type) {
         return h;
-    }
-    if (t == &PyCode_Type) {
-        PyCodeObject *code = (PyCodeObject *)o;
-        h = mix(h, hash_of(code->co_filename, unknown));
-        h = mix(h, hash_of(code->co_name, unknown));
-        return mix(h, (uint64_t)code->co_firstlineno);
     }
     if (t == &PyUnicode_Type && PyUnicode_GET_LENGTH(o) > LONG_VALUE) {
         return mix(h, ends_of((const unsigned char *)PyUnicode_DATA(o), (size_t)PyUnicode_GET_LENGTH(o),

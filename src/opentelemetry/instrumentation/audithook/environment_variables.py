@@ -74,11 +74,12 @@ OTEL_PYTHON_AUDITHOOK_REPEAT_WINDOW = "OTEL_PYTHON_AUDITHOOK_REPEAT_WINDOW"
 
 Seconds for which an exported event makes its repeats drop: the same event
 name with the same arguments (the values of strings, bytes, numbers, booleans
-and ``None``, and of tuples and lists of them; where a code object comes
-from; the type of a socket or connection, so a new socket connecting to the
+and ``None``, and of tuples and lists of them, strings and bytes longer
+than 4,096 by their length and their first and last 2,048; the type of a
+socket or connection, so a new socket connecting to the
 same address is a repeat).  An argument whose value cannot be read without
-running its code (an instance of an application's class) makes the event
-never a repeat.  A service that opens
+running its code (an instance of an application's class, a code object:
+``exec`` of dynamic code always goes out) makes the event never a repeat.  A service that opens
 the same file and calls the same host at every request exports each of these
 behaviours once per window, with the trace it happened in, and anything new
 (another file, another host, another command) at once.  The metric
