@@ -83,6 +83,18 @@ class Telemetry:
 
 Runner = Callable[..., Telemetry]
 
+# A scenario prefix that counts the events that reach the Python handler.
+COUNT_HANDLER_CALLS = """
+import sys
+from opentelemetry.instrumentation.audithook._hook import STATE
+handled = []
+_handle = STATE.emitter.handle
+def counting(event, args):
+    handled.append(event)
+    _handle(event, args)
+STATE.emitter.handle = counting
+"""
+
 
 def run_instrumented(
     script: pathlib.Path, *, cwd: pathlib.Path | None = None, timeout: float = 120, **env: str

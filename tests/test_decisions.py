@@ -8,20 +8,8 @@ import os
 
 import pytest
 
-from conftest import Runner
+from conftest import COUNT_HANDLER_CALLS, Runner
 from opentelemetry.instrumentation.audithook._config import BURST_SECONDS
-
-# Counts the events that reach the Python handler.
-COUNT_HANDLER_CALLS = """
-import sys
-from opentelemetry.instrumentation.audithook._hook import STATE
-handled = []
-_handle = STATE.emitter.handle
-def counting(event, args):
-    handled.append(event)
-    _handle(event, args)
-STATE.emitter.handle = counting
-"""
 
 
 def test_rate_limited_events_outside_spans_never_reach_python(run: Runner) -> None:

@@ -4,25 +4,9 @@ goes out at once.  Both implementations, through the real SDK pipeline."""
 
 from __future__ import annotations
 
-from conftest import Runner
-
-# Counts the events that reach the Python handler.
-COUNT_HANDLER_CALLS = """
-import sys
-from opentelemetry.instrumentation.audithook._hook import STATE
-handled = []
-_handle = STATE.emitter.handle
-def counting(event, args):
-    handled.append(event)
-    _handle(event, args)
-STATE.emitter.handle = counting
-"""
+from conftest import COUNT_HANDLER_CALLS, Runner
 
 NO_LIMITS = {"rate_limit": 0, "rate_limit_total": 0}
-
-
-def _args(t_events: list[dict[str, object]]) -> list[object]:
-    return [e.get("python.audit.arg.0") for e in t_events]
 
 
 def test_a_repeat_goes_out_once_and_anything_new_at_once(run: Runner) -> None:
@@ -55,10 +39,8 @@ dump(handled=len(handled))
 
 
 def test_the_window_ends_and_zero_exports_every_repeat(run: Runner) -> None:
-    body = (
-        COUNT_HANDLER_CALLS
-        + """
-import time
+    body = """
+import sys, time
 with span("work"):
     for i in range(3):
         sys.audit("myapp.tick", "same")
@@ -66,7 +48,6 @@ with span("work"):
     sys.audit("myapp.tick", "same")
 dump()
 """
-    )
     short = run(body, kwargs={"events": "myapp.*", "repeat_window": 0.2, **NO_LIMITS})
     assert len(short.events("work", "myapp.tick")) == 2
     assert short.dropped("myapp.tick", "repeated") == 2
