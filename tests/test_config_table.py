@@ -39,7 +39,7 @@ def test_the_table_covers_every_variable_and_every_option() -> None:
     assert set(VARIABLES) == documented
     assert {option.variable for option in _config.OPTIONS} == documented
     # each option fills its own Config field
-    assert sorted(option.field for option in _config.OPTIONS) == sorted(_config.Config._fields)
+    assert sorted(option.field for option in _config.OPTIONS) == sorted(_config.Config.__slots__)
 
 
 # Selector variables keep a selector that matches nothing in the catalog (a

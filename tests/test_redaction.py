@@ -443,3 +443,14 @@ def test_no_generated_secret_survives_a_command_line(case: tuple[tuple[str, ...]
     shell = _redaction.mask_shell(line)
     assert secret not in shell, shell
     assert _redaction.mask_shell(shell) == shell
+
+
+@given(st.text(max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_quoting_is_shlex_quote(token: str) -> None:
+    # _quote inlines shlex.quote's rule (importing shlex costs start-up);
+    # it may leave more tokens bare, never quote one differently
+    quoted = _redaction._quote(token)
+    assert quoted in (token, shlex.quote(token))
+    if token and not _redaction._is_operator(token):
+        assert shlex.split(quoted) == [token]

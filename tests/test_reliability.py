@@ -50,7 +50,7 @@ _location.caller_location = boom
 from opentelemetry.instrumentation.audithook._hook import STATE
 def boom(*args):
     raise RuntimeError("injected emitting bug")
-STATE.emitter.seam = STATE.emitter.seam._replace(add_span_event=boom)
+STATE.emitter.seam.add_span_event = boom
 """,
 }
 

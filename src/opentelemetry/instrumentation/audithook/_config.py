@@ -11,8 +11,10 @@ fallback; keyword arguments that do not parse raise ``ValueError``.
 name; ``_plan`` builds the hook's per-name plan from it.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from opentelemetry.instrumentation.audithook import _log, _selection, _treatments
 from opentelemetry.instrumentation.audithook.environment_variables import (
@@ -42,19 +44,28 @@ BURST_SECONDS = 20.0
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
-# (selector or None for "every event", ratio); the first match wins.
-SampleRatios = tuple[tuple[_selection.Selector | None, float], ...]
+if TYPE_CHECKING:
+    # (selector or None for "every event", ratio); the first match wins.
+    SampleRatios = tuple[tuple[_selection.Selector | None, float], ...]
 
 
-class Rules(NamedTuple):
+# The records here are plain classes with __slots__: a NamedTuple costs
+# about as much to define as a whole module takes to import, and this
+# module is imported at every start-up under opentelemetry-instrument.
+
+
+class Rules:
     """What the configuration says about one selected event name."""
 
-    event: str
-    selected: int
-    """``_selection.SELECTED``, or ``SELECTED_NON_STDLIB`` (``import`` in @default)."""
-    sample_ratio: float
-    raw: bool
-    """Exported without redaction (``OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW``)."""
+    __slots__ = ("event", "selected", "sample_ratio", "raw")
+
+    def __init__(self, event: str, selected: int, sample_ratio: float, raw: bool) -> None:
+        self.event = event
+        # _selection.SELECTED, or SELECTED_NON_STDLIB (``import`` in @default)
+        self.selected = selected
+        self.sample_ratio = sample_ratio
+        # exported without redaction (OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW)
+        self.raw = raw
 
     def argument_keys(self) -> _treatments.ArgumentKeys:
         """(attribute key, treatment) for each argument the catalog names
@@ -63,26 +74,70 @@ class Rules(NamedTuple):
         return _treatments.argument_keys(self.event, raw=self.raw)
 
 
-class Config(NamedTuple):
-    """Everything the hook needs to know, fixed at instrument() time.
+class Config:
+    """Everything the hook needs to know, fixed at instrument() time; frozen.
 
     The defaults here are the documented defaults of the variables."""
 
-    selection: _selection.Selection = _selection.DEFAULT_SELECTION
-    max_value_length: int = 1024
-    sample_ratios: SampleRatios = ()
-    rate_limit: float = 5.0
-    rate_limit_total: float = 100.0
-    repeat_window: float = 60.0
-    span_event_budget: int = 16
-    no_span: str = NO_SPAN_LOG
-    emit: str = EMIT_SPAN_EVENT
-    capture_raw: _selection.Selection = _selection.EMPTY_SELECTION
-    # None: on with the C hook, off with the pure one (whose frame walk other
-    # audit hooks would see)
-    code_location: bool | None = None
-    # read when the hook is installed, the first instrument() of the process
-    pure_python: bool = False
+    __slots__ = (
+        "selection",
+        "max_value_length",
+        "sample_ratios",
+        "rate_limit",
+        "rate_limit_total",
+        "repeat_window",
+        "span_event_budget",
+        "no_span",
+        "emit",
+        "capture_raw",
+        "code_location",
+        "pure_python",
+    )
+
+    def __init__(
+        self,
+        selection: _selection.Selection = _selection.DEFAULT_SELECTION,
+        max_value_length: int = 1024,
+        sample_ratios: SampleRatios = (),
+        rate_limit: float = 5.0,
+        rate_limit_total: float = 100.0,
+        repeat_window: float = 60.0,
+        span_event_budget: int = 16,
+        no_span: str = NO_SPAN_LOG,
+        emit: str = EMIT_SPAN_EVENT,
+        capture_raw: _selection.Selection = _selection.EMPTY_SELECTION,
+        # None: on with the C hook, off with the pure one (whose frame walk
+        # other audit hooks would see)
+        code_location: bool | None = None,
+        # read when the hook is installed, the first instrument() of the process
+        pure_python: bool = False,
+    ) -> None:
+        given = locals()
+        for name in Config.__slots__:
+            object.__setattr__(self, name, given[name])
+
+    selection: _selection.Selection
+    max_value_length: int
+    sample_ratios: SampleRatios
+    rate_limit: float
+    rate_limit_total: float
+    repeat_window: float
+    span_event_budget: int
+    no_span: str
+    emit: str
+    capture_raw: _selection.Selection
+    code_location: bool | None
+    pure_python: bool
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"Config is frozen: {name!r} cannot be set")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"Config is frozen: {name!r} cannot be deleted")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in Config.__slots__)
+        return f"Config({fields})"
 
     def rules_for(self, event: str) -> Rules | None:
         """The rules for one event name; None when it is not selected."""
@@ -101,16 +156,24 @@ class Config(NamedTuple):
 # --- one option: parse from the environment (warn, fall back) or a keyword (raise) ---------
 
 
-class Option(NamedTuple):
-    field: str
-    """The ``Config`` field."""
-    variable: str
-    keyword: str | None
-    """The ``instrument()`` keyword; None: the environment only."""
-    from_env: Callable[[str, str, Any], Any]
-    """(variable, value, default) -> the value, or the default after a warning."""
-    from_arg: Callable[[str, Any], Any]
-    """(keyword, value) -> the value; raises ValueError."""
+class Option:
+    __slots__ = ("field", "variable", "keyword", "from_env", "from_arg")
+
+    def __init__(
+        self,
+        field: str,
+        variable: str,
+        keyword: str | None,
+        from_env: Callable[[str, str, Any], Any],
+        from_arg: Callable[[str, Any], Any],
+    ) -> None:
+        self.field = field  # the Config field
+        self.variable = variable
+        self.keyword = keyword  # the instrument() keyword; None: the environment only
+        # (variable, value, default) -> the value, or the default after a warning
+        self.from_env = from_env
+        # (keyword, value) -> the value; raises ValueError
+        self.from_arg = from_arg
 
 
 # A process reads its environment a few times at most (instrument() again after
@@ -315,7 +378,8 @@ def _option(
     return Option(field, variable, field if keyword == "" else keyword, *parsers)
 
 
-_DEFAULTS: dict[str, Any] = Config._field_defaults
+_DEFAULT_CONFIG = Config()
+_DEFAULTS: dict[str, Any] = {name: getattr(_DEFAULT_CONFIG, name) for name in Config.__slots__}
 
 OPTIONS: tuple[Option, ...] = (
     _option("selection", OTEL_PYTHON_AUDITHOOK_EVENTS, _selectors(allow_empty=False),

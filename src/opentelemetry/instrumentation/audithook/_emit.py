@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, context, metrics
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -27,8 +27,10 @@ from opentelemetry.instrumentation.audithook import (
     _signals,
     _values,
 )
-from opentelemetry.instrumentation.audithook._impl import Backend
 from opentelemetry.instrumentation.audithook.version import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry.instrumentation.audithook._impl import Backend
 
 SCOPE = "opentelemetry.instrumentation.audithook"
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"

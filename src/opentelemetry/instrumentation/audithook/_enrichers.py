@@ -1,6 +1,6 @@
 """Semantic-convention attributes, added to an event's argument attributes.
 
-``ENRICHERS`` maps an event name to the function that adds them:
+``enricher_for(event)`` is the function that adds them for one event:
 ``file.path`` for file events, ``server.address``/``server.port`` and the
 network attributes for connections, ``process.*`` for the commands a process
 spawns, ``url.full`` and ``db.*``.  Enrichers that copy a value copy it from
@@ -8,14 +8,16 @@ the argument attributes, after their treatment: what was redacted stays so.
 
 A value goes out once: where a semantic-convention attribute carries an
 argument's value, the argument's own ``python.audit.arg.*`` attribute is left
-out (``REPLACED`` lists the pairs; README's "Attributes" shows them).
+out (``replaced()`` lists the pairs; README's "Attributes" shows them).
+
+The table is made at the first event mapped, not at import: this module is
+imported at every start-up, and most processes export few kinds of event.
 """
 
 from __future__ import annotations
 
 import _socket
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.semconv.attributes import (
     db_attributes,
@@ -26,7 +28,15 @@ from opentelemetry.semconv.attributes import (
 
 from opentelemetry.instrumentation.audithook import _catalog, _redaction, _treatments, _values
 
-Attributes = _values.Attributes
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from opentelemetry.instrumentation.audithook._values import Attributes
+
+    Enricher = Callable[[tuple[Any, ...], Attributes, int], None]
+    # event -> [(argument attribute, semantic-convention attribute)]: pairs where
+    # the second may carry the first's value; each maker below adds its own.
+    Replaced = dict[str, list[tuple[str, str]]]
 
 # file.* and process.* exist only in semconv's incubating modules, whose
 # import (enum classes included) took a sixth of this package's start-up;
@@ -36,16 +46,10 @@ PROCESS_COMMAND_ARGS = "process.command_args"
 PROCESS_COMMAND_LINE = "process.command_line"
 PROCESS_EXECUTABLE_PATH = "process.executable.path"
 PROCESS_WORKING_DIRECTORY = "process.working_directory"
-Enricher = Callable[[tuple[Any, ...], Attributes, int], None]
 
 _TRANSPORT = {_socket.SOCK_STREAM: "tcp", _socket.SOCK_DGRAM: "udp"}
 _NETWORK_TYPE = {_socket.AF_INET: "ipv4", _socket.AF_INET6: "ipv6"}
 _AF_UNIX = getattr(_socket, "AF_UNIX", None)
-
-
-# (argument attribute, semantic-convention attribute): pairs where the second
-# may carry the first's value; filled in by the enrichers' makers below.
-REPLACED: dict[str, list[tuple[str, str]]] = {}
 
 
 def _once(attrs: Attributes, arg: str, key: str) -> None:
@@ -67,10 +71,10 @@ def _set_path(attrs: Attributes, key: str, value: Any, limit: int) -> None:
         attrs[key] = text
 
 
-def _file_path(event: str, index: int) -> Enricher:
+def _file_path(replaced: Replaced, event: str, index: int) -> Enricher:
     arg = _arg(event, index)
     key = FILE_PATH
-    REPLACED.setdefault(event, []).append((arg, key))
+    replaced.setdefault(event, []).append((arg, key))
 
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
         if len(args) > index:
@@ -80,9 +84,11 @@ def _file_path(event: str, index: int) -> Enricher:
     return enrich
 
 
-def _host_port(event: str, host_key: str, port_key: str, host_index: int) -> Enricher:
+def _host_port(
+    replaced: Replaced, event: str, host_key: str, port_key: str, host_index: int
+) -> Enricher:
     host_arg, port_arg = _arg(event, host_index), _arg(event, host_index + 1)
-    REPLACED.setdefault(event, []).extend(((host_arg, host_key), (port_arg, port_key)))
+    replaced.setdefault(event, []).extend(((host_arg, host_key), (port_arg, port_key)))
 
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
         _set_host_port(args, host_index, attrs, limit, host_key, port_key)
@@ -124,11 +130,11 @@ def _address_once(
         del attrs[arg]
 
 
-def _socket_address(event: str, host_key: str, port_key: str) -> Enricher:
+def _socket_address(replaced: Replaced, event: str, host_key: str, port_key: str) -> Enricher:
     """(self, address) events: the address and the socket's transport."""
     arg = _treatments.ARG_PREFIX + "address"
     # a (host, port) pair as both; a Unix socket's path as the host
-    REPLACED.setdefault(event, []).extend(((arg, host_key), (arg, port_key)))
+    replaced.setdefault(event, []).extend(((arg, host_key), (arg, port_key)))
 
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
         if len(args) < 2:
@@ -155,14 +161,16 @@ def _socket_address(event: str, host_key: str, port_key: str) -> Enricher:
     return enrich
 
 
-def _executable_and_args(event: str, exe_name: str | None, args_name: str) -> Enricher:
+def _executable_and_args(
+    replaced: Replaced, event: str, exe_name: str | None, args_name: str
+) -> Enricher:
     """Process attributes, from argument values already masked by their treatment."""
     args_arg = _treatments.ARG_PREFIX + args_name
     exe_arg = _treatments.ARG_PREFIX + exe_name if exe_name is not None else None
     args_key = PROCESS_COMMAND_ARGS
     line_key = PROCESS_COMMAND_LINE
     exe_key = PROCESS_EXECUTABLE_PATH
-    pairs = REPLACED.setdefault(event, [])
+    pairs = replaced.setdefault(event, [])
     pairs.extend(((args_arg, args_key), (args_arg, line_key)))
     if exe_arg is not None:
         pairs.append((exe_arg, exe_key))
@@ -186,24 +194,26 @@ def _executable_and_args(event: str, exe_name: str | None, args_name: str) -> En
     return enrich
 
 
-_popen_process = _executable_and_args("subprocess.Popen", "executable", "args")
-_CWD = _treatments.ARG_PREFIX + "cwd"
-REPLACED["subprocess.Popen"].append((_CWD, PROCESS_WORKING_DIRECTORY))
+def _popen(replaced: Replaced) -> Enricher:
+    process = _executable_and_args(replaced, "subprocess.Popen", "executable", "args")
+    cwd_arg = _treatments.ARG_PREFIX + "cwd"
+    replaced["subprocess.Popen"].append((cwd_arg, PROCESS_WORKING_DIRECTORY))
+
+    def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+        process(args, attrs, limit)
+        cwd = attrs.get(cwd_arg)
+        if type(cwd) is str:
+            attrs[PROCESS_WORKING_DIRECTORY] = cwd
+            del attrs[cwd_arg]
+
+    return enrich
 
 
-def _popen(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
-    _popen_process(args, attrs, limit)
-    cwd = attrs.get(_CWD)
-    if type(cwd) is str:
-        attrs[PROCESS_WORKING_DIRECTORY] = cwd
-        del attrs[_CWD]
-
-
-def _copy(event: str, name: str, key: str) -> Enricher:
+def _copy(replaced: Replaced, event: str, name: str, key: str) -> Enricher:
     """A semantic-convention attribute equal to an argument's (treated) string
     value, which then goes out under that name only."""
     arg = _treatments.ARG_PREFIX + name
-    REPLACED.setdefault(event, []).append((arg, key))
+    replaced.setdefault(event, []).append((arg, key))
 
     def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
         value = attrs.get(arg)
@@ -218,12 +228,24 @@ def _sqlite(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
     attrs[db_attributes.DB_SYSTEM_NAME] = "sqlite"
 
 
-_sqlite_namespace = _copy("sqlite3.connect", "database", db_attributes.DB_NAMESPACE)
+def _sqlite_connect(replaced: Replaced) -> Enricher:
+    namespace = _copy(replaced, "sqlite3.connect", "database", db_attributes.DB_NAMESPACE)
+
+    def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+        _sqlite(args, attrs, limit)
+        namespace(args, attrs, limit)
+
+    return enrich
 
 
-def _sqlite_connect(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
-    _sqlite(args, attrs, limit)
-    _sqlite_namespace(args, attrs, limit)
+def _sqlite_extension(replaced: Replaced) -> Enricher:
+    path = _file_path(replaced, "sqlite3.load_extension", 1)
+
+    def enrich(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
+        _sqlite(args, attrs, limit)
+        path(args, attrs, limit)
+
+    return enrich
 
 
 _SERVER = (server_attributes.SERVER_ADDRESS, server_attributes.SERVER_PORT)
@@ -237,42 +259,61 @@ _CLIENT_CONNECTS = (
 )  # fmt: skip
 
 
-_extension_path = _file_path("sqlite3.load_extension", 1)
+def _build() -> tuple[dict[str, Enricher], Replaced]:
+    r: Replaced = {}
+    table = {
+        # every file event whose first argument is a path, unless named below
+        **{
+            name: _file_path(r, name, 0)
+            for name, (args, category, _) in _catalog.CATALOG.items()
+            if category == "file" and args and args[0] in _treatments.PATH_ARGS
+        },
+        **{name: _host_port(r, name, *_SERVER, 1) for name in _CLIENT_CONNECTS},
+        "socket.connect": _socket_address(r, "socket.connect", *_SERVER),
+        "socket.bind": _socket_address(r, "socket.bind", *_LOCAL),
+        "socket.sendto": _socket_address(r, "socket.sendto", *_PEER),
+        "socket.sendmsg": _socket_address(r, "socket.sendmsg", *_PEER),
+        "socket.getaddrinfo": _host_port(r, "socket.getaddrinfo", *_SERVER, 0),
+        "socket.gethostbyname": _host_port(r, "socket.gethostbyname", *_SERVER, 0),
+        "subprocess.Popen": _popen(r),
+        "os.exec": _executable_and_args(r, "os.exec", "path", "args"),
+        "os.posix_spawn": _executable_and_args(r, "os.posix_spawn", "path", "argv"),
+        "os.spawn": _executable_and_args(r, "os.spawn", "path", "args"),
+        "pty.spawn": _executable_and_args(r, "pty.spawn", None, "argv"),
+        "os.system": _copy(r, "os.system", "command", PROCESS_COMMAND_LINE),
+        "_winapi.CreateProcess": _executable_and_args(
+            r, "_winapi.CreateProcess", "application_name", "command_line"
+        ),
+        "os.startfile": _copy(r, "os.startfile", "path", PROCESS_EXECUTABLE_PATH),
+        "os.add_dll_directory": _file_path(r, "os.add_dll_directory", 0),
+        "urllib.Request": _copy(r, "urllib.Request", "fullurl", url_attributes.URL_FULL),
+        "webbrowser.open": _copy(r, "webbrowser.open", "url", url_attributes.URL_FULL),
+        "sqlite3.connect": _sqlite_connect(r),
+        "sqlite3.enable_load_extension": _sqlite,
+        "sqlite3.load_extension": _sqlite_extension(r),
+    }
+    return table, r
 
 
-def _sqlite_extension(args: tuple[Any, ...], attrs: Attributes, limit: int) -> None:
-    _sqlite(args, attrs, limit)
-    _extension_path(args, attrs, limit)
+# Made by the first call; two threads making it at once make equal tables,
+# and the last one assigned wins whole.
+_tables: tuple[dict[str, Enricher], Replaced] | None = None
 
 
-ENRICHERS: dict[str, Enricher] = {
-    # every file event whose first argument is a path, unless named below
-    **{
-        name: _file_path(name, 0)
-        for name, (args, category, _) in _catalog.CATALOG.items()
-        if category == "file" and args and args[0] in _treatments.PATH_ARGS
-    },
-    **{name: _host_port(name, *_SERVER, 1) for name in _CLIENT_CONNECTS},
-    "socket.connect": _socket_address("socket.connect", *_SERVER),
-    "socket.bind": _socket_address("socket.bind", *_LOCAL),
-    "socket.sendto": _socket_address("socket.sendto", *_PEER),
-    "socket.sendmsg": _socket_address("socket.sendmsg", *_PEER),
-    "socket.getaddrinfo": _host_port("socket.getaddrinfo", *_SERVER, 0),
-    "socket.gethostbyname": _host_port("socket.gethostbyname", *_SERVER, 0),
-    "subprocess.Popen": _popen,
-    "os.exec": _executable_and_args("os.exec", "path", "args"),
-    "os.posix_spawn": _executable_and_args("os.posix_spawn", "path", "argv"),
-    "os.spawn": _executable_and_args("os.spawn", "path", "args"),
-    "pty.spawn": _executable_and_args("pty.spawn", None, "argv"),
-    "os.system": _copy("os.system", "command", PROCESS_COMMAND_LINE),
-    "_winapi.CreateProcess": _executable_and_args(
-        "_winapi.CreateProcess", "application_name", "command_line"
-    ),
-    "os.startfile": _copy("os.startfile", "path", PROCESS_EXECUTABLE_PATH),
-    "os.add_dll_directory": _file_path("os.add_dll_directory", 0),
-    "urllib.Request": _copy("urllib.Request", "fullurl", url_attributes.URL_FULL),
-    "webbrowser.open": _copy("webbrowser.open", "url", url_attributes.URL_FULL),
-    "sqlite3.connect": _sqlite_connect,
-    "sqlite3.enable_load_extension": _sqlite,
-    "sqlite3.load_extension": _sqlite_extension,
-}
+def _made() -> tuple[dict[str, Enricher], Replaced]:
+    global _tables
+    tables = _tables
+    if tables is None:
+        tables = _tables = _build()
+    return tables
+
+
+def enricher_for(event: str) -> Enricher | None:
+    """The function that adds the event's semantic-convention attributes."""
+    return _made()[0].get(event)
+
+
+def replaced() -> Replaced:
+    """(argument attribute, semantic-convention attribute) per event: where
+    the second carries the first's value, the first is left out."""
+    return _made()[1]

@@ -13,11 +13,13 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.audithook import _config, _impl, _log, _plan, _sdk, _signals
 from opentelemetry.instrumentation.audithook._emit import Emitter
-from opentelemetry.instrumentation.audithook._impl import Backend
+
+if TYPE_CHECKING:
+    from opentelemetry.instrumentation.audithook._impl import Backend
 
 
 class State:

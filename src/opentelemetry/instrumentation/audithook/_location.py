@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from opentelemetry.semconv.attributes import code_attributes
 
@@ -21,16 +22,27 @@ FUNCTION_KEY = code_attributes.CODE_FUNCTION_NAME
 
 _CACHE_LIMIT = 4096
 
-Walk = Callable[[dict[str, bool], Callable[[str], bool]], "tuple[str, int, str] | None"]
+if TYPE_CHECKING:
+    Walk = Callable[[dict[str, bool], Callable[[str], bool]], tuple[str, int, str] | None]
 
 
 # The standard library is the directory of ``os``; its ``site-packages`` (or
 # Debian's ``dist-packages``), where a Python without a virtualenv installs
 # third-party code, is not.  (``sysconfig.get_paths()`` says the same but
 # costs a process a millisecond of start-up to import its build data.)
-_STDLIB = os.path.join(os.path.dirname(os.path.realpath(os.__file__)), "")
-_SITE = tuple(os.path.join(_STDLIB, name, "") for name in ("site-packages", "dist-packages"))
-_OURS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
+# Found at the first walk, not at import (realpath reads every directory on
+# the way): (ours, the standard library, its site-packages directories).
+_places: tuple[str, str, tuple[str, ...]] | None = None
+
+
+def _find_places() -> tuple[str, str, tuple[str, ...]]:
+    global _places
+    stdlib = os.path.join(os.path.dirname(os.path.realpath(os.__file__)), "")
+    site = tuple(os.path.join(stdlib, name, "") for name in ("site-packages", "dist-packages"))
+    ours = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
+    _places = (ours, stdlib, site)
+    return _places
+
 
 _skip: dict[str, bool] = {}
 
@@ -38,10 +50,11 @@ _skip: dict[str, bool] = {}
 def _should_skip(filename: str) -> bool:
     if filename.startswith("<frozen "):
         return True
+    ours, stdlib, site = _places or _find_places()
     path = os.path.realpath(filename) if os.path.isabs(filename) else filename
-    if path.startswith(_OURS):
+    if path.startswith(ours):
         return True
-    return path.startswith(_STDLIB) and not path.startswith(_SITE)
+    return path.startswith(stdlib) and not path.startswith(site)
 
 
 def caller_location(walk: Walk) -> tuple[str, int, str] | None:

@@ -8,14 +8,15 @@ attributes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.audithook import _enrichers, _treatments, _values
+from opentelemetry.instrumentation.audithook import _enrichers, _treatments
 from opentelemetry.instrumentation.audithook._selection import CATEGORY_KEY, EVENT_KEY
 
 __all__ = ["CATEGORY_KEY", "EVENT_KEY", "map_arguments"]
 
-Attributes = _values.Attributes
+if TYPE_CHECKING:
+    from opentelemetry.instrumentation.audithook._values import Attributes
 
 
 def map_arguments(
@@ -33,7 +34,7 @@ def map_arguments(
         converted = treated(value, treatment, limit)
         if converted is not None:
             attrs[key] = converted
-    enrich = _enrichers.ENRICHERS.get(event)
+    enrich = _enrichers.enricher_for(event)
     if enrich is not None:
         enrich(args, attrs, limit)
     return attrs

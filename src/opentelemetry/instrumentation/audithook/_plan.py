@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from opentelemetry.instrumentation.audithook import _catalog, _selection, _treatments
 from opentelemetry.instrumentation.audithook._config import Config, Rules
-from opentelemetry.instrumentation.audithook._impl import Backend
+
+if TYPE_CHECKING:
+    from opentelemetry.instrumentation.audithook._impl import Backend
 
 # Plans held at once; past that the table starts over (a name whose plan was
 # forgotten gets a new one on its next event).

@@ -21,15 +21,18 @@ the first two checks itself, in C where it is the C hook, so that it can drop
 an event before any Python runs; when any of them is missing, it asks.
 """
 
+from __future__ import annotations
+
 import importlib
 import types
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-Lookup = Callable[[str, str], Any]
+if TYPE_CHECKING:
+    Lookup = Callable[[str, str], Any]
 
 _DEFAULT_MAX_EVENTS = 128
 
@@ -45,23 +48,44 @@ def _find(lookup: Lookup, module: str, name: str) -> Any:
         return None
 
 
-class Seam(NamedTuple):
+class Seam:
     """What we reach through private names, or through the public fallbacks."""
 
-    suppressed: Callable[[Any], bool]
-    """Whether instrumentation is suppressed in the context (the SDK's exporters)."""
-    current_span: Callable[[Any], Any]
-    """The span in the context, ``INVALID_SPAN`` if none."""
-    add_span_event: Callable[[Any, str, dict[str, Any]], None]
-    max_span_events: Callable[[Any], int]
-    """The span's event limit."""
-    logs_exported: Callable[[Any], bool]
-    """Whether log records given to the provider go anywhere."""
-    context_args: tuple[Any, tuple[Any, ...], Any, type | None]
-    """(context variable, suppress keys, span key, the API's NonRecordingSpan)
-    for the hook; None first when it must ask Python instead."""
-    private: frozenset[str]
-    """The private names found (for tests and the ``config`` command)."""
+    # a plain class: a NamedTuple costs as much to define as a module to import
+    __slots__ = (
+        "suppressed",
+        "current_span",
+        "add_span_event",
+        "max_span_events",
+        "logs_exported",
+        "context_args",
+        "private",
+    )
+
+    def __init__(
+        self,
+        suppressed: Callable[[Any], bool],
+        current_span: Callable[[Any], Any],
+        add_span_event: Callable[[Any, str, dict[str, Any]], None],
+        max_span_events: Callable[[Any], int],
+        logs_exported: Callable[[Any], bool],
+        context_args: tuple[Any, tuple[Any, ...], Any, type | None],
+        private: frozenset[str],
+    ) -> None:
+        # whether instrumentation is suppressed in the context (the SDK's exporters)
+        self.suppressed = suppressed
+        # the span in the context, INVALID_SPAN if none
+        self.current_span = current_span
+        self.add_span_event = add_span_event
+        # the span's event limit
+        self.max_span_events = max_span_events
+        # whether log records given to the provider go anywhere
+        self.logs_exported = logs_exported
+        # (context variable, suppress keys, span key, the API's NonRecordingSpan)
+        # for the hook; None first when it must ask Python instead
+        self.context_args = context_args
+        # the private names found (for tests and the ``config`` command)
+        self.private = private
 
 
 def build(lookup: Lookup = _import_lookup) -> Seam:

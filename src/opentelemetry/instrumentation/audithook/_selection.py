@@ -4,10 +4,11 @@ A selection is resolved once per distinct event name (the hook caches the
 answer), so the cost of the grammar is paid once, not per event.
 """
 
+from __future__ import annotations
+
 import fnmatch
 import string
 from collections.abc import Iterable
-from typing import NamedTuple
 
 from opentelemetry.instrumentation.audithook._catalog import CATALOG
 
@@ -102,11 +103,19 @@ def category_of(name: str) -> str:
     return entry[1] if entry is not None else UNKNOWN_CATEGORY
 
 
-class Selector(NamedTuple):
-    text: str
-    exclude: bool
-    kind: str  # "name", "glob", "category" or "preset"
-    value: str
+# Plain classes with __slots__, not NamedTuple: a NamedTuple costs about as
+# much to define as a whole module takes to import (start-up, issue 15).
+class Selector:
+    __slots__ = ("text", "exclude", "kind", "value")
+
+    def __init__(self, text: str, exclude: bool, kind: str, value: str) -> None:
+        self.text = text
+        self.exclude = exclude
+        self.kind = kind  # "name", "glob", "category" or "preset"
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Selector({self.text!r})"
 
     def mode_for(self, name: str) -> int:
         """The mode this selector gives ``name``, or NOT_SELECTED if it does not match."""
@@ -149,10 +158,16 @@ def parse_selector(text: str) -> Selector:
     return Selector(item, exclude, "name", body)
 
 
-class Selection(NamedTuple):
+class Selection:
     """An ordered list of selectors, applied left to right."""
 
-    selectors: tuple[Selector, ...]
+    __slots__ = ("selectors",)
+
+    def __init__(self, selectors: tuple[Selector, ...]) -> None:
+        self.selectors = selectors
+
+    def __repr__(self) -> str:
+        return f"Selection({self.text!r})"
 
     @property
     def text(self) -> str:

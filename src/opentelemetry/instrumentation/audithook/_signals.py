@@ -13,9 +13,10 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FunctionType, MethodType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-RaisedBy = Callable[[TracebackType | None, tuple[Any, ...]], bool]
+if TYPE_CHECKING:
+    RaisedBy = Callable[[TracebackType | None, tuple[Any, ...]], bool]
 
 _MAIN_THREAD = threading.main_thread().ident
 

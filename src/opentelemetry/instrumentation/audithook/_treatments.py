@@ -10,7 +10,7 @@ the value as it is; the others hide what an operator does not need
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.audithook import _catalog, _redaction, _values
 
@@ -73,7 +73,8 @@ PATH_ARGS = frozenset(
 )  # fmt: skip
 
 
-ArgumentKeys = tuple[tuple[str, str], ...]
+if TYPE_CHECKING:
+    ArgumentKeys = tuple[tuple[str, str], ...]
 
 
 def argument_keys(event: str, raw: bool = False) -> ArgumentKeys:

@@ -16,11 +16,13 @@ import pathlib
 import sys
 import types
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-Scalar = str | bool | int | float
-AttrValue = Scalar | Sequence[str] | Sequence[int] | Sequence[float] | Sequence[bool]
-Attributes = dict[str, AttrValue]
+if TYPE_CHECKING:
+    # Type aliases only: at run time each would build a generic alias at start-up.
+    Scalar = str | bool | int | float
+    AttrValue = Scalar | Sequence[str] | Sequence[int] | Sequence[float] | Sequence[bool]
+    Attributes = dict[str, AttrValue]
 
 MAX_ITEMS = 64
 
@@ -43,10 +45,22 @@ sock_family = _socket.socket.__dict__["family"].__get__
 sock_type = _socket.socket.__dict__["type"].__get__
 _sock_fileno = _socket.socket.fileno
 
-_FAMILIES = {int(v): k for k, v in vars(_socket).items() if k.startswith("AF_") and type(v) is int}
-_FAMILIES[_socket.AF_INET] = "AF_INET"
-_FAMILIES[_socket.AF_INET6] = "AF_INET6"
-_KINDS = {int(v): k for k, v in vars(_socket).items() if k.startswith("SOCK_") and type(v) is int}
+# (families, kinds): number -> constant name, built at the first socket shown
+# (a tenth of this module's import otherwise, in processes that may show none);
+# two threads building it at once build the same tables.
+_socket_names: tuple[dict[int, str], dict[int, str]] | None = None
+
+
+def _build_socket_names() -> tuple[dict[int, str], dict[int, str]]:
+    global _socket_names
+    constants = vars(_socket).items()
+    families = {v: k for k, v in constants if k.startswith("AF_") and type(v) is int}
+    # aliases share a number: the names people know win
+    families[_socket.AF_INET] = "AF_INET"
+    families[_socket.AF_INET6] = "AF_INET6"
+    kinds = {v: k for k, v in constants if k.startswith("SOCK_") and type(v) is int}
+    _socket_names = (families, kinds)
+    return _socket_names
 
 
 def _is_path_type(cls: type) -> bool:
@@ -143,9 +157,10 @@ def _callable_text(value: Any, limit: int) -> str | None:
 
 
 def socket_text(value: Any) -> str:
+    families, kinds = _socket_names or _build_socket_names()
     family = sock_family(value)
     kind = sock_type(value)
-    return f"{_FAMILIES.get(family, family)}/{_KINDS.get(kind, kind)}/fd={_sock_fileno(value)}"
+    return f"{families.get(family, family)}/{kinds.get(kind, kind)}/fd={_sock_fileno(value)}"
 
 
 def scalar(value: Any, limit: int, path: bool = False) -> Scalar | None:
@@ -156,7 +171,7 @@ def scalar(value: Any, limit: int, path: bool = False) -> Scalar | None:
     if cls is int:
         return _int_value(value, limit)
     if cls is bool or cls is float:
-        return cast(Scalar, value)
+        return cast("Scalar", value)
     if value is None:
         return None
     if path:
@@ -197,7 +212,7 @@ def scalar(value: Any, limit: int, path: bool = False) -> Scalar | None:
 def _homogeneous(items: list[Scalar]) -> AttrValue:
     first = type(items[0])
     if all(type(item) is first for item in items):
-        return cast(AttrValue, tuple(items))
+        return cast("AttrValue", tuple(items))
     # Mixed types are not a valid attribute array: render the scalars as text.
     # repr() is safe here: every item is an exact str, int, float or bool.
     return tuple(item if type(item) is str else repr(item) for item in items)
