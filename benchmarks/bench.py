@@ -26,7 +26,9 @@ default rate limits.  The tuned rows beside them turn those off.
     the default configuration, CPU time against no instrumentation;
 (e) start-up: ``python -c pass`` under ``opentelemetry-instrument``, the
     audit hook enabled against disabled (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``):
-    CPU time, the import time ``-X importtime`` reports, peak RSS;
+    CPU time, the import time ``-X importtime`` reports, peak RSS, and the
+    instructions it executes (valgrind's callgrind, when installed: a count
+    that repeats exactly, where CPU time scatters);
 (f) a pickle round trip of objects whose class the pickle names (the
     defaults, outside spans: ``pickle.find_class`` is selected), against no
     hook.
@@ -37,9 +39,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -305,9 +310,7 @@ def _run_worker(variant: str, case: str, n: int) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _startup(variant: str, n: int) -> dict[str, float]:
-    """``python -c pass`` under opentelemetry-instrument: CPU seconds per run
-    (the audit hook disabled for ``none``); exporters off in every variant."""
+def _startup_env(variant: str) -> dict[str, str]:
     # As installed: with bytecode caches (PYTHONDONTWRITEBYTECODE would make
     # every run compile our modules from source, which no pip install does).
     env = {
@@ -323,7 +326,17 @@ def _startup(variant: str, n: int) -> dict[str, float]:
         env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "flask,audithook"
     else:
         env["OTEL_PYTHON_AUDITHOOK_PURE_PYTHON"] = "true" if variant == "pure" else "false"
-    command = [os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")]
+    return env
+
+
+_INSTRUMENT = [os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")]
+
+
+def _startup(variant: str, n: int) -> dict[str, float]:
+    """``python -c pass`` under opentelemetry-instrument: CPU seconds per run
+    (the audit hook disabled for ``none``); exporters off in every variant."""
+    env = _startup_env(variant)
+    command = _INSTRUMENT
     subprocess.run([*command, sys.executable, "-c", "pass"], check=True, env=env)  # caches
     cpu = rss = 0.0
     for _ in range(n):
@@ -349,6 +362,35 @@ def _startup(variant: str, n: int) -> dict[str, float]:
         if line.startswith("import time:") and "self [us]" not in line
     )
     return {"cpu_s": cpu / n, "rss_kib": rss / n, "import_ms": imports / 1000}
+
+
+def _startup_instructions(variant: str) -> int | None:
+    """The instructions one start-up executes, counted by valgrind's callgrind
+    (launcher and interpreter): the same number at every run, where CPU time
+    scatters by 10% on a shared VM.  None without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    env = _startup_env(variant)
+    env["PYTHONHASHSEED"] = "0"  # set iteration orders: the count repeats exactly
+    command = [*_INSTRUMENT, sys.executable, "-c", "pass"]
+    subprocess.run(command, check=True, env=env)  # bytecode caches
+    with tempfile.TemporaryDirectory() as scratch:
+        proc = subprocess.run(
+            [
+                valgrind,
+                "--tool=callgrind",
+                "--trace-children=yes",
+                f"--callgrind-out-file={scratch}/callgrind.%p",
+                *command,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    counts = re.findall(r"Collected : (\d+)", proc.stderr)
+    return sum(int(c) for c in counts) if counts else None
 
 
 def _spread(values: list[float], fmt: str = "{:.2f}") -> str:
@@ -531,6 +573,17 @@ def main() -> None:
                 "<= 1.05" if impl == "c" else "",
             )
         )
+    counted = {v: _startup_instructions(v) for v in ("none", "c")}
+    c_count, none_count = counted["c"], counted["none"]
+    rows.append(
+        (
+            "(e) start-up, instructions (callgrind, no spread: the count repeats), c / disabled",
+            f"{c_count / none_count:.4f} ({c_count / 1e6:.1f}M / {none_count / 1e6:.1f}M)"
+            if c_count and none_count
+            else "valgrind not found",
+            "<= 1.02",
+        )
+    )
     for label, value, target in rows:
         print(f"{label:<78}{value:>24}  {target}")
 

@@ -7,7 +7,7 @@ import sys
 
 from conftest import ROOT, Runner
 from opentelemetry.instrumentation.audithook._catalog import CATALOG, OLDEST_PYTHON, SINCE
-from opentelemetry.instrumentation.audithook._selection import CATEGORIES
+from opentelemetry.instrumentation.audithook._config import CATEGORIES
 
 VENDORED = ROOT / "tools" / "seeds"
 

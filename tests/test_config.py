@@ -8,8 +8,7 @@ from unittest import mock
 import pytest
 
 from opentelemetry.instrumentation.audithook import _config
-from opentelemetry.instrumentation.audithook._config import parse_config
-from opentelemetry.instrumentation.audithook._selection import SELECTED
+from opentelemetry.instrumentation.audithook._config import SELECTED, parse_config
 
 
 @pytest.fixture(autouse=True)

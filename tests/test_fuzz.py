@@ -14,8 +14,7 @@ from opentelemetry.exporter.otlp.proto.common._internal import _encode_attribute
 from opentelemetry.proto.common.v1.common_pb2 import KeyValueList
 
 from opentelemetry.instrumentation.audithook._catalog import CATALOG
-from opentelemetry.instrumentation.audithook._mapping import map_arguments
-from opentelemetry.instrumentation.audithook._treatments import argument_keys
+from opentelemetry.instrumentation.audithook._mapping import argument_keys, map_arguments
 
 SIDE_EFFECTS: list[str] = []
 

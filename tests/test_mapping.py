@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 
-from opentelemetry.instrumentation.audithook._mapping import map_arguments
-from opentelemetry.instrumentation.audithook._treatments import argument_keys
-from opentelemetry.instrumentation.audithook._values import MAX_ITEMS, value_of
+from opentelemetry.instrumentation.audithook._mapping import (
+    MAX_ITEMS,
+    argument_keys,
+    map_arguments,
+    value_of,
+)
 
 CALLS: list[str] = []
 
@@ -261,7 +264,7 @@ def test_map_arguments_names_and_positions() -> None:
 
 
 def test_an_argument_goes_out_once_under_its_semantic_convention_name() -> None:
-    from opentelemetry.instrumentation.audithook._enrichers import enricher_for, replaced
+    from opentelemetry.instrumentation.audithook._mapping import enricher_for, replaced
 
     # every event whose enricher copies an argument names the pair
     assert all(enricher_for(event) is not None for event in replaced())
@@ -319,13 +322,13 @@ def test_incubating_names_are_semconvs() -> None:
     modules cost start-up); they must stay the convention's names."""
     from opentelemetry.semconv._incubating.attributes import file_attributes, process_attributes
 
-    from opentelemetry.instrumentation.audithook import _enrichers
+    from opentelemetry.instrumentation.audithook import _mapping
 
-    assert _enrichers.FILE_PATH == file_attributes.FILE_PATH
+    assert _mapping.FILE_PATH == file_attributes.FILE_PATH
     for name in (
         "PROCESS_COMMAND_ARGS",
         "PROCESS_COMMAND_LINE",
         "PROCESS_EXECUTABLE_PATH",
         "PROCESS_WORKING_DIRECTORY",
     ):
-        assert getattr(_enrichers, name) == getattr(process_attributes, name)
+        assert getattr(_mapping, name) == getattr(process_attributes, name)

@@ -14,10 +14,10 @@ from conftest import Runner, implementation_env, run_instrumented
 # A bug injected at each stage of the hook's work, as code run in the scenario.
 FAULTS = {
     "selection": """
-from opentelemetry.instrumentation.audithook import _selection
+from opentelemetry.instrumentation.audithook import _config
 def boom(self, name):
     raise RuntimeError("injected selection bug")
-_selection.Selection.mode = boom
+_config.Selection.mode = boom
 """,
     # the pure hook samples in Python (the C hook in C: nothing to break there)
     "sampling": """
@@ -41,10 +41,10 @@ def boom(*args):
 _mapping.map_arguments = boom
 """,
     "location": """
-from opentelemetry.instrumentation.audithook import _location
+from opentelemetry.instrumentation.audithook import _emit
 def boom(*args):
     raise RuntimeError("injected location bug")
-_location.caller_location = boom
+_emit.caller_location = boom
 """,
     "emitting": """
 from opentelemetry.instrumentation.audithook._hook import STATE

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from opentelemetry.instrumentation.audithook._catalog import CATALOG
-from opentelemetry.instrumentation.audithook._selection import (
+from opentelemetry.instrumentation.audithook._config import (
     DEFAULT_EXCLUDED,
     NOT_SELECTED,
     SELECTED,

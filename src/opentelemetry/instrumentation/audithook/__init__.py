@@ -51,7 +51,7 @@ selectors applied left to right: an exact name (``open``), a glob
 events not in the table), or a preset (``@default``, ``@all``, ``@none``).  A
 leading ``-`` removes what the selector matches.  ``@default`` is every event
 in the table except the hot or meaningless ones listed in
-``_selection.DEFAULT_EXCLUDED`` (``builtins.id``, ``sys._getframe``,
+``_config.DEFAULT_EXCLUDED`` (``builtins.id``, ``sys._getframe``,
 ``object.__getattr__``, ``marshal.loads``, ...), and it records ``import`` only
 for modules outside the standard library.
 

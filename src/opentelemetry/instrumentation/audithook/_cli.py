@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from opentelemetry.instrumentation.audithook import _impl, _log, _selection, _treatments
+from opentelemetry.instrumentation.audithook import _config, _impl, _log, _mapping
 from opentelemetry.instrumentation.audithook._catalog import CATALOG, OLDEST_PYTHON, SINCE
 from opentelemetry.instrumentation.audithook._config import Config, parse_config
 from opentelemetry.instrumentation.audithook.version import __version__
@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.audithook.version import __version__
 def _event_rows(category: str | None, select: str | None) -> list[dict[str, Any]]:
     selection = None
     if select is not None:
-        selection, problems = _selection.parse_selection(select.split(","))
+        selection, problems = _config.parse_selection(select.split(","))
         if problems:
             raise SystemExit("--select: " + "; ".join(problems))
     rows = []
@@ -40,8 +40,8 @@ def _event_rows(category: str | None, select: str | None) -> list[dict[str, Any]
                 "arguments": list(args),
                 "tables": list(tables),
                 "since": SINCE.get(name, OLDEST_PYTHON),
-                "default": name in _selection.DEFAULT_EVENTS,
-                "redacted": sorted(_treatments.TREATMENTS.get(name, {})),
+                "default": name in _config.DEFAULT_EVENTS,
+                "redacted": sorted(_mapping.TREATMENTS.get(name, {})),
             }
         )
     return rows
@@ -55,9 +55,9 @@ def _config_report(config: Config) -> dict[str, Any]:
         "events": config.selection.text,
         "selected": list(selected),
         "selected_count": len(selected),
-        "uncatalogued_selectors": _selection.unmatched(config.selection),
+        "uncatalogued_selectors": _config.unmatched(config.selection),
         "import_of_stdlib_modules": import_rules is not None
-        and import_rules.selected == _selection.SELECTED,
+        and import_rules.selected == _config.SELECTED,
         "hook": _impl.describe(config.pure_python),
         "emit": config.emit,
         "sample_ratio": {n: r.sample_ratio for n, r in selected.items() if r.sample_ratio < 1.0},
@@ -69,7 +69,7 @@ def _config_report(config: Config) -> dict[str, Any]:
         "max_value_length": config.max_value_length,
         "redacted": {
             name: {arg: how for arg, how in sorted(treat.items())}
-            for name, treat in sorted(_treatments.TREATMENTS.items())
+            for name, treat in sorted(_mapping.TREATMENTS.items())
             if name in selected and not selected[name].raw
         },
         "captured_raw": [name for name, r in selected.items() if r.raw],
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     events = sub.add_parser("events", help="list the audit event catalog")
-    events.add_argument("--category", choices=sorted(_selection.CATEGORIES))
+    events.add_argument("--category", choices=sorted(_config.CATEGORIES))
     events.add_argument("--select", help="only events these selectors select, e.g. '@default'")
     events.add_argument("--json", action="store_true")
     config = sub.add_parser("config", help="print the configuration the environment gives")

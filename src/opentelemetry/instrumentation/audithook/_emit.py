@@ -3,34 +3,84 @@
 Counting is aggregated here, in plain integers under a lock, and reported by
 observable counters: the SDK's ``Counter.add`` costs microseconds per call,
 far more than the event it would count.
+
+The module starts with code location: the application's line behind an event.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, context, metrics
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.semconv.attributes import code_attributes
 
-from opentelemetry.instrumentation.audithook import (
-    _config,
-    _impl,
-    _location,
-    _log,
-    _mapping,
-    _plan,
-    _sdk,
-    _selection,
-    _signals,
-    _values,
-)
+from opentelemetry.instrumentation.audithook import _config, _hook, _impl, _log, _mapping, _sdk
 from opentelemetry.instrumentation.audithook.version import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.instrumentation.audithook._impl import Backend
+
+    Walk = Callable[[dict[str, bool], Callable[[str], bool]], tuple[str, int, str] | None]
+
+# ----------------------------------------------------------------------
+# The application's line behind an audit event.
+#
+# Walks the stack from the hook outwards to the first frame that is neither the
+# standard library nor this package.  The walk itself is the hook
+# implementation's ``caller_location``: in C it reads frames through the C API
+# and raises no audit event; in pure Python it needs ``sys._getframe`` and
+# ``frame.f_code``, which raise ``sys._getframe`` and ``object.__getattr__``
+# events that other hooks see (so code location is off by default there).
+
+FILE_KEY = code_attributes.CODE_FILE_PATH
+LINE_KEY = code_attributes.CODE_LINE_NUMBER
+FUNCTION_KEY = code_attributes.CODE_FUNCTION_NAME
+
+_CACHE_LIMIT = 4096
+
+# The standard library is the directory of ``os``; its ``site-packages`` (or
+# Debian's ``dist-packages``), where a Python without a virtualenv installs
+# third-party code, is not.  (``sysconfig.get_paths()`` says the same but
+# costs a process a millisecond of start-up to import its build data.)
+# Found at the first walk, not at import (realpath reads every directory on
+# the way): (ours, the standard library, its site-packages directories).
+_places: tuple[str, str, tuple[str, ...]] | None = None
+
+
+def _find_places() -> tuple[str, str, tuple[str, ...]]:
+    global _places
+    stdlib = os.path.join(os.path.dirname(os.path.realpath(os.__file__)), "")
+    site = tuple(os.path.join(stdlib, name, "") for name in ("site-packages", "dist-packages"))
+    ours = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
+    _places = (ours, stdlib, site)
+    return _places
+
+
+_skip: dict[str, bool] = {}
+
+
+def _should_skip(filename: str) -> bool:
+    if filename.startswith("<frozen "):
+        return True
+    ours, stdlib, site = _places or _find_places()
+    path = os.path.realpath(filename) if os.path.isabs(filename) else filename
+    if path.startswith(ours):
+        return True
+    return path.startswith(stdlib) and not path.startswith(site)
+
+
+def caller_location(walk: Walk) -> tuple[str, int, str] | None:
+    """(file, line, qualified function name) of the application's frame, if any."""
+    if len(_skip) >= _CACHE_LIMIT:
+        # Generated code can mint file names without end; stay bounded.
+        _skip.clear()
+    return walk(_skip, _should_skip)
+
 
 SCOPE = "opentelemetry.instrumentation.audithook"
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
@@ -75,7 +125,7 @@ class Emitter:
     def __init__(
         self,
         config: _config.Config,
-        counts: _plan.Counts,
+        counts: _hook.Counts,
         backend: Backend,
         logger_provider: Any = None,
         seam: _sdk.Seam | None = None,
@@ -108,7 +158,7 @@ class Emitter:
         # The hook drops an event with no span by itself where it would
         # become neither a span event nor a log record.
         need_span = not self.to_logs and not self.log_no_span
-        self.planner = _plan.Planner(config, counts, backend, need_span)
+        self.planner = _hook.Planner(config, counts, backend, need_span)
         self._unsee = backend.unsee
         self._budget_lock = threading.Lock()
         self._budgets: dict[int, _SpanBudget] = {}
@@ -175,13 +225,13 @@ class Emitter:
                 )
             )
 
-    def _add_location(self, walk: _location.Walk, event: str, attrs: dict[str, Any]) -> None:
+    def _add_location(self, walk: Walk, event: str, attrs: dict[str, Any]) -> None:
         try:
-            location = _location.caller_location(walk)
+            location = caller_location(walk)
         except Exception as exc:
             # A sandboxing hook may forbid sys._getframe (pure Python): the
             # event still goes out, without its location.
-            if not _signals.is_ours(exc, self.raised_by):
+            if not _hook.is_ours(exc, self.raised_by):
                 raise
             self._report_once(
                 event,
@@ -191,11 +241,9 @@ class Emitter:
             )
             return
         if location is not None:
-            attrs[_location.FILE_KEY] = _values.clean_text(
-                location[0], self.config.max_value_length
-            )
-            attrs[_location.LINE_KEY] = location[1]
-            attrs[_location.FUNCTION_KEY] = location[2]
+            attrs[FILE_KEY] = _mapping.clean_text(location[0], self.config.max_value_length)
+            attrs[LINE_KEY] = location[1]
+            attrs[FUNCTION_KEY] = location[2]
 
     def _within_budget(self, span: Any, name: str) -> bool:
         """Whether the span may take one more event of this name; keeps the count."""
@@ -227,7 +275,7 @@ class Emitter:
         )
         return False
 
-    def after_fork_in_child(self, counts: _plan.Counts) -> None:
+    def after_fork_in_child(self, counts: _hook.Counts) -> None:
         # (the hook's rate limits start full in the child: reset_after_fork)
         self.counts = counts
         self.planner.restart(counts)
@@ -240,7 +288,7 @@ class Emitter:
 
     def _report_once(self, event: str, exc: Exception, what: str, outcome: str) -> None:
         key = f"{what} {event!r}"
-        if key not in self._reported_errors and len(self._reported_errors) < _plan.MAX_SERIES:
+        if key not in self._reported_errors and len(self._reported_errors) < _hook.MAX_SERIES:
             self._reported_errors.add(key)
             try:
                 _log.warning("%s; %s (reported once per event)", key, outcome, exc_info=exc)
@@ -254,7 +302,7 @@ def _event_attributes(event: str | None) -> dict[str, Any]:
         return OVERFLOW_ATTRIBUTES
     return {
         _mapping.EVENT_KEY: event,
-        _mapping.CATEGORY_KEY: _selection.category_of(event),
+        _mapping.CATEGORY_KEY: _config.category_of(event),
     }
 
 

@@ -1,7 +1,7 @@
 """The redaction rules: what never leaves the process unless the user opts in.
 
-``_treatments`` says which argument of which event goes through which rule;
-here are the rules themselves.
+The treatments (in ``_mapping``) say which argument of which event goes
+through which rule; here are the rules themselves.
 
 Default deny. Recognising secrets by what they look like (``--password``,
 ``token=``, key formats) leaks every secret whose flag or parameter has a name
