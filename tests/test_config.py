@@ -117,3 +117,10 @@ def test_config_is_frozen() -> None:
     config = parse_config({})
     with pytest.raises(AttributeError):
         config.max_value_length = 3  # type: ignore[misc]
+
+
+def test_no_library_gates_the_instrumentation() -> None:
+    # the interpreter is what is instrumented: no distribution must be present
+    from opentelemetry.instrumentation.audithook import AuditHookInstrumentor
+
+    assert tuple(AuditHookInstrumentor().instrumentation_dependencies()) == ()

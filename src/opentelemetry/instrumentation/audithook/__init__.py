@@ -148,7 +148,6 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from opentelemetry.instrumentation.audithook import _emit, _hook, _log
 from opentelemetry.instrumentation.audithook._config import parse_config
-from opentelemetry.instrumentation.audithook.package import _instruments
 from opentelemetry.instrumentation.audithook.version import __version__
 
 __all__ = ["AuditHookInstrumentor", "__version__"]
@@ -164,6 +163,11 @@ class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     _meters: dict[int, _emit.Instruments] = {}
 
     def instrumentation_dependencies(self) -> Collection[str]:
+        # Imported here, not at the top: opentelemetry-instrument checks the
+        # distribution's metadata instead of calling this, and a module less
+        # to import is a measurable part of every instrumented start-up.
+        from opentelemetry.instrumentation.audithook.package import _instruments
+
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
