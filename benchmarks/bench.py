@@ -31,7 +31,7 @@ default rate limits.  The tuned rows beside them turn those off.
     that repeats exactly, where CPU time scatters);
 (f) a pickle round trip of objects whose class the pickle names (the
     defaults, outside spans: ``pickle.find_class`` is selected), against no
-    hook.
+    hook; in time, and in instructions per round trip (callgrind).
 """
 
 from __future__ import annotations
@@ -364,17 +364,14 @@ def _startup(variant: str, n: int) -> dict[str, float]:
     return {"cpu_s": cpu / n, "rss_kib": rss / n, "import_ms": imports / 1000}
 
 
-def _startup_instructions(variant: str) -> int | None:
-    """The instructions one start-up executes, counted by valgrind's callgrind
-    (launcher and interpreter): the same number at every run, where CPU time
+def _instructions(command: list[str], env: dict[str, str]) -> int | None:
+    """The instructions a command executes (its children too), counted by
+    valgrind's callgrind: the same number at every run, where CPU time
     scatters by 10% on a shared VM.  None without valgrind."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         return None
-    env = _startup_env(variant)
-    env["PYTHONHASHSEED"] = "0"  # set iteration orders: the count repeats exactly
-    command = [*_INSTRUMENT, sys.executable, "-c", "pass"]
-    subprocess.run(command, check=True, env=env)  # bytecode caches
+    env = {**env, "PYTHONHASHSEED": "0"}  # set iteration orders: the count repeats
     with tempfile.TemporaryDirectory() as scratch:
         proc = subprocess.run(
             [
@@ -391,6 +388,29 @@ def _startup_instructions(variant: str) -> int | None:
         )
     counts = re.findall(r"Collected : (\d+)", proc.stderr)
     return sum(int(c) for c in counts) if counts else None
+
+
+def _startup_instructions(variant: str) -> int | None:
+    """One start-up (launcher and interpreter)."""
+    env = _startup_env(variant)
+    command = [*_INSTRUMENT, sys.executable, "-c", "pass"]
+    subprocess.run(command, check=True, env=env)  # bytecode caches
+    return _instructions(command, env)
+
+
+def _pickle_instructions(variant: str, n: int) -> float | None:
+    """Instructions per pickle round trip: two worker runs that differ by
+    ``n`` round trips (times the worker's three repeats), subtracted."""
+    counts = [
+        _instructions(
+            [sys.executable, os.path.abspath(__file__), "--worker", variant, "pickle", str(size)],
+            dict(os.environ),
+        )
+        for size in (100, 100 + n)
+    ]
+    if counts[0] is None or counts[1] is None:
+        return None
+    return (counts[1] - counts[0]) / (3 * n)
 
 
 def _spread(values: list[float], fmt: str = "{:.2f}") -> str:
@@ -582,6 +602,18 @@ def main() -> None:
             if c_count and none_count
             else "valgrind not found",
             "<= 1.02",
+        )
+    )
+    # four runs under valgrind take minutes: not with --quick
+    per_trip = {v: None if args.quick else _pickle_instructions(v, 1000) for v in ("none", "c")}
+    c_trip, none_trip = per_trip["c"], per_trip["none"]
+    rows.append(
+        (
+            "(f) pickle round trip, instructions (callgrind), c / no hook",
+            f"{c_trip / none_trip:.4f} ({c_trip / 1e3:.1f}k / {none_trip / 1e3:.1f}k)"
+            if c_trip and none_trip
+            else "not counted (--quick, or no valgrind)",
+            "<= 1.05",
         )
     )
     for label, value, target in rows:

@@ -38,6 +38,7 @@ def test_benchmark_script_runs_and_prints_every_ratio() -> None:
         "(d) mixed workload, CPU, c / none",
         "(e) start-up under opentelemetry-instrument, c / disabled",
         "(e) start-up, instructions (callgrind, no spread: the count repeats), c / disabled",
+        "(f) pickle round trip, instructions (callgrind), c / no hook",
     ):
         assert label in out, label
     # every row carries its spread: median [min..max]
