@@ -597,7 +597,7 @@ def main() -> None:
     c_count, none_count = counted["c"], counted["none"]
     rows.append(
         (
-            "(e) start-up, instructions (callgrind, no spread: the count repeats), c / disabled",
+            "(e) start-up, instructions (callgrind: the count repeats), c / disabled",
             f"{c_count / none_count:.4f} ({c_count / 1e6:.1f}M / {none_count / 1e6:.1f}M)"
             if c_count and none_count
             else "valgrind not found",
