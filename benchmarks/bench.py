@@ -6,7 +6,12 @@ A hook can never be removed from a process, so every variant runs in a fresh
 worker process; the rounds alternate the variants (none, bare C hook, ours
 in C, ours in pure Python) so that drift of the machine hits all of them
 alike.  Each ratio is taken within a round; the median of the rounds and
-their [min..max] are printed.
+their [min..max] are printed.  Every worker is pinned to one CPU (``--cpu``,
+by default the first this process may use; ``--cpu -1`` leaves them free),
+as pyperf pins its workers: a worker that the scheduler moves between cores
+mid-loop measured up to 1.6x its own pinned time on a 2-core VM, in either
+arm.  The SDK's export threads then share that CPU with the measured loop,
+which charges their work to the loop rather than hiding it on another core.
 
 The headline rows use what ``opentelemetry-instrument`` gives a user: a
 LoggerProvider that exports (so ``no_span=log``), code location on, the
@@ -298,11 +303,39 @@ PLAN: dict[str, tuple[list[str], int]] = {
 }
 
 
-def _run_worker(variant: str, case: str, n: int) -> dict[str, float]:
+def _default_cpu() -> int:
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    return min(getaffinity(0)) if getaffinity is not None else -1
+
+
+def _pin(cpu: int) -> None:
+    setaffinity = getattr(os, "sched_setaffinity", None)
+    if cpu >= 0 and setaffinity is not None:
+        setaffinity(0, {cpu})
+
+
+def _run_worker(variant: str, case: str, n: int, cpu: int) -> dict[str, float]:
     if case == "startup":
-        return _startup(variant, n)
+        # the runs inherit the driver's affinity, given back afterwards
+        getaffinity = getattr(os, "sched_getaffinity", None)
+        allowed = getaffinity(0) if getaffinity is not None else set()
+        _pin(cpu)
+        try:
+            return _startup(variant, n)
+        finally:
+            if allowed:
+                os.sched_setaffinity(0, allowed)
     proc = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--worker", variant, case, str(n)],
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--worker",
+            variant,
+            case,
+            str(n),
+            "--cpu",
+            str(cpu),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -425,11 +458,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
     parser.add_argument(
+        "--cpu",
+        type=int,
+        default=_default_cpu(),
+        help="the CPU every worker is pinned to (-1: not pinned)",
+    )
+    parser.add_argument(
         "--worker", nargs=3, metavar=("VARIANT", "CASE", "N"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.worker:
         variant, case, n = args.worker
+        _pin(args.cpu)
         print(json.dumps(worker(variant, case, int(n))))
         return
 
@@ -441,7 +481,7 @@ def main() -> None:
             # Alternate the order each round as well as interleaving.
             order = variants if round_ % 2 == 0 else list(reversed(variants))
             for variant in order:
-                for metric, value in _run_worker(variant, case, size).items():
+                for metric, value in _run_worker(variant, case, size, args.cpu).items():
                     got[(f"{case}.{metric}", variant)] = value
         rounds.append(got)
 
@@ -451,7 +491,8 @@ def main() -> None:
 
     keys = sorted({k for r in rounds for k in r})
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.rounds} rounds,"
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores,"
+        f" workers pinned to CPU {args.cpu if args.cpu >= 0 else '(none)'}, {args.rounds} rounds,"
         " medians of the rounds (ns per op; CPU seconds for mixed and startup)"
     )
     metrics = sorted({k[0] for k in keys})

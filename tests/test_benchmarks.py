@@ -3,6 +3,7 @@ speed is read from the benchmarks' output, not from timed tests)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -25,6 +26,8 @@ def _quick(script: str, *extra: str) -> str:
 
 def test_benchmark_script_runs_and_prints_every_ratio() -> None:
     out = _quick("benchmarks/bench.py")
+    if hasattr(os, "sched_getaffinity"):
+        assert f"workers pinned to CPU {min(os.sched_getaffinity(0))}," in out, out
     for label in (
         "(a) unselected id: c / bare C hook",
         "(a) unselected getframe: c / bare C hook",

@@ -118,7 +118,7 @@ DEFAULT_EXCLUDED: dict[str, str] = {
     "sys.set_asyncgen_hooks_finalizer": "the tables' spelling of sys.set_asyncgen_hook_finalizer",
 }
 
-DEFAULT_EVENTS = frozenset(name for name in CATALOG if name not in DEFAULT_EXCLUDED)
+DEFAULT_EVENTS = frozenset(CATALOG).difference(DEFAULT_EXCLUDED)
 
 PRESETS = ("@default", "@all", "@none")
 
