@@ -8,10 +8,10 @@ in C, ours in pure Python) so that drift of the machine hits all of them
 alike.  Each ratio is taken within a round; the median of the rounds and
 their [min..max] are printed.  Every worker is pinned to one CPU (``--cpu``,
 by default the first this process may use; ``--cpu -1`` leaves them free),
-as pyperf pins its workers: a worker that the scheduler moves between cores
-mid-loop measured up to 1.6x its own pinned time on a 2-core VM, in either
-arm.  The SDK's export threads then share that CPU with the measured loop,
-which charges their work to the loop rather than hiding it on another core.
+like pyperf's ``--affinity``: unpinned, one process of the same loop ran up
+to 1.6x slower than the next on a 2-core VM, in either arm.  The SDK's export
+threads then share that CPU with the measured loop, which charges their work
+to the loop rather than hiding it on another core.
 
 The headline rows use what ``opentelemetry-instrument`` gives a user: a
 LoggerProvider that exports (so ``no_span=log``), code location on, the
