@@ -303,9 +303,14 @@ PLAN: dict[str, tuple[list[str], int]] = {
 }
 
 
-def _default_cpu() -> int:
+def _allowed_cpus() -> set[int]:
     getaffinity = getattr(os, "sched_getaffinity", None)
-    return min(getaffinity(0)) if getaffinity is not None else -1
+    return set(getaffinity(0)) if getaffinity is not None else set()
+
+
+def _default_cpu() -> int:
+    allowed = _allowed_cpus()
+    return min(allowed) if allowed else -1
 
 
 def _pin(cpu: int) -> None:
@@ -317,8 +322,7 @@ def _pin(cpu: int) -> None:
 def _run_worker(variant: str, case: str, n: int, cpu: int) -> dict[str, float]:
     if case == "startup":
         # the runs inherit the driver's affinity, given back afterwards
-        getaffinity = getattr(os, "sched_getaffinity", None)
-        allowed = getaffinity(0) if getaffinity is not None else set()
+        allowed = _allowed_cpus()
         _pin(cpu)
         try:
             return _startup(variant, n)
