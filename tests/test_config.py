@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from unittest import mock
 
 import pytest
 
-from opentelemetry.instrumentation.audithook import _config
+from opentelemetry.instrumentation.audithook import _options
 from opentelemetry.instrumentation.audithook._config import SELECTED, parse_config
 
 
 @pytest.fixture(autouse=True)
 def _fresh_warnings() -> None:
-    _config._warned.clear()
+    _options._warned.clear()
 
 
 def test_defaults() -> None:
     with mock.patch.dict("os.environ", {}, clear=True):
-        import os
-
         config = parse_config(os.environ)
     assert config.selection.text == "@default"
     assert config.max_value_length == 1024
@@ -93,6 +94,49 @@ def test_selectors_matching_nothing_warn_but_are_kept(
     assert config.selection.text == value
     (record,) = caplog.records
     assert "matches no event in the audit events table" in record.getMessage()
+
+
+def test_a_misspelt_variable_warns_once_and_changes_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = {"OTEL_PYTHON_AUDITHOOK_EVENT": "open", "OTEL_PYTHON_AUDITHOOK_RATE_LIMIT": "7"}
+    with caplog.at_level(logging.WARNING, logger="opentelemetry.instrumentation.audithook"):
+        config = parse_config(env)
+        parse_config(env)  # again: no second warning
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert message.startswith("opentelemetry-instrumentation-audithook: ")
+    assert "OTEL_PYTHON_AUDITHOOK_EVENT is not a variable" in message
+    assert "OTEL_PYTHON_AUDITHOOK_EVENTS" in message  # the known ones are listed
+    assert config.selection.text == "@default"
+    assert config.rate_limit == 7.0  # the real variable beside it still counts
+
+
+def test_the_defaults_need_no_parsing() -> None:
+    """With no variable and no keyword (most processes), instrument() imports
+    neither the parsers nor the variables' module: a module is a file to find,
+    read and unmarshal at every instrumented start-up."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_PYTHON_AUDITHOOK_")}
+    code = (
+        "import sys\n"
+        "from opentelemetry.instrumentation.audithook import AuditHookInstrumentor\n"
+        # as opentelemetry-instrument calls it, after its own dependency check
+        "AuditHookInstrumentor().instrument(skip_dep_check=True)\n"
+        "print(' '.join(sorted(m.rsplit('.', 1)[1] for m in sys.modules\n"
+        "    if m.startswith('opentelemetry.instrumentation.audithook.'))))\n"
+    )
+    loaded = set(_run(code, env).split())
+    assert loaded, "the package was not imported"
+    assert not loaded & {"_options", "environment_variables", "_backend", "package"}, loaded
+    env["OTEL_PYTHON_AUDITHOOK_RATE_LIMIT"] = "3"
+    assert "_options" in _run(code, env).split()
+
+
+def _run(code: str, env: dict[str, str]) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return proc.stdout
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import Runner
-from opentelemetry.instrumentation.audithook import _config, environment_variables
+from opentelemetry.instrumentation.audithook import _config, _options, environment_variables
 from opentelemetry.instrumentation.audithook._config import parse_config
 
 BAD_VALUES = ["", "abc", "-1", "2", "nan", "no.such.event", "zz*", "[", "ünïcode"]
@@ -37,9 +37,9 @@ def test_the_table_covers_every_variable_and_every_option() -> None:
         name for name in vars(environment_variables) if name.startswith("OTEL_PYTHON_AUDITHOOK_")
     }
     assert set(VARIABLES) == documented
-    assert {option.variable for option in _config.OPTIONS} == documented
+    assert {option.variable for option in _options.OPTIONS} == documented
     # each option fills its own Config field
-    assert sorted(option.field for option in _config.OPTIONS) == sorted(_config.Config.__slots__)
+    assert sorted(option.field for option in _options.OPTIONS) == sorted(_config.Config.__slots__)
 
 
 # Selector variables keep a selector that matches nothing in the catalog (a
@@ -59,7 +59,7 @@ def _cases() -> list[tuple[str, str]]:
 
 @pytest.fixture(autouse=True)
 def _fresh_warnings() -> None:
-    _config._warned.clear()
+    _options._warned.clear()
 
 
 @pytest.mark.parametrize(("variable", "value"), _cases())

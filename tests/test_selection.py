@@ -8,6 +8,8 @@ from opentelemetry.instrumentation.audithook._config import (
     NOT_SELECTED,
     SELECTED,
     SELECTED_NON_STDLIB,
+)
+from opentelemetry.instrumentation.audithook._options import (
     SelectorError,
     parse_selection,
     parse_selector,

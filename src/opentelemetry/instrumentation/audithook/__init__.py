@@ -146,7 +146,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from opentelemetry.instrumentation.audithook import _emit, _hook, _log
+from opentelemetry.instrumentation.audithook import _config, _emit, _hook
 from opentelemetry.instrumentation.audithook._config import parse_config
 from opentelemetry.instrumentation.audithook.version import __version__
 
@@ -189,7 +189,7 @@ class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         except Exception:  # never BaseException: Ctrl-C must reach the app
             # Only a bad explicit argument (ValueError above) stops instrument();
             # anything else the environment does to us is a warning.
-            _log.warning("audit events will not be recorded: instrument() failed", exc_info=True)
+            _config.warning("audit events will not be recorded: instrument() failed", exc_info=True)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _hook.STATE.disarm()

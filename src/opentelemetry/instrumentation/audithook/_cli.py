@@ -15,7 +15,13 @@ import os
 import sys
 from typing import Any
 
-from opentelemetry.instrumentation.audithook import _config, _impl, _log, _mapping
+from opentelemetry.instrumentation.audithook import (
+    _catalog,
+    _config,
+    _hook,
+    _mapping,
+    _options,
+)
 from opentelemetry.instrumentation.audithook._catalog import CATALOG, OLDEST_PYTHON, SINCE
 from opentelemetry.instrumentation.audithook._config import Config, parse_config
 from opentelemetry.instrumentation.audithook.version import __version__
@@ -24,11 +30,12 @@ from opentelemetry.instrumentation.audithook.version import __version__
 def _event_rows(category: str | None, select: str | None) -> list[dict[str, Any]]:
     selection = None
     if select is not None:
-        selection, problems = _config.parse_selection(select.split(","))
+        selection, problems = _options.parse_selection(select.split(","))
         if problems:
             raise SystemExit("--select: " + "; ".join(problems))
     rows = []
-    for name, (args, cat, tables) in CATALOG.items():
+    for name in CATALOG:
+        args, cat, tables = _catalog.entry(name) or ((), "", ())
         if category is not None and cat != category:
             continue
         if selection is not None and not selection.mode(name):
@@ -40,11 +47,21 @@ def _event_rows(category: str | None, select: str | None) -> list[dict[str, Any]
                 "arguments": list(args),
                 "tables": list(tables),
                 "since": SINCE.get(name, OLDEST_PYTHON),
-                "default": name in _config.DEFAULT_EVENTS,
+                "default": _config.in_default(name),
                 "redacted": sorted(_mapping.TREATMENTS.get(name, {})),
             }
         )
     return rows
+
+
+def _describe_hook(pure_python: bool) -> str:
+    """Which hook ``_hook.choose`` picks, and why, for people."""
+    if pure_python:
+        return "pure Python (OTEL_PYTHON_AUDITHOOK_PURE_PYTHON=true)"
+    c, problem = _hook.load_c()
+    if c is None:
+        return f"pure Python (the C accelerator does not load: {problem})"
+    return "C accelerator"
 
 
 def _config_report(config: Config) -> dict[str, Any]:
@@ -55,10 +72,10 @@ def _config_report(config: Config) -> dict[str, Any]:
         "events": config.selection.text,
         "selected": list(selected),
         "selected_count": len(selected),
-        "uncatalogued_selectors": _config.unmatched(config.selection),
+        "uncatalogued_selectors": _options.unmatched(config.selection),
         "import_of_stdlib_modules": import_rules is not None
         and import_rules.selected == _config.SELECTED,
-        "hook": _impl.describe(config.pure_python),
+        "hook": _describe_hook(config.pure_python),
         "emit": config.emit,
         "sample_ratio": {n: r.sample_ratio for n, r in selected.items() if r.sample_ratio < 1.0},
         "rate_limit_per_second": config.rate_limit or None,
@@ -134,7 +151,7 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         # printed under our own heading: the package's name would only repeat it
-        self.messages.append(record.getMessage().removeprefix(_log.PREFIX))
+        self.messages.append(record.getMessage().removeprefix(_config.PREFIX))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     collect = _Collect()
-    logger = _log.logger
+    logger = _config.logger
     logger.addHandler(collect)
     logger.propagate = False
     try:

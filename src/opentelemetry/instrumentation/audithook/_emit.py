@@ -19,11 +19,11 @@ from opentelemetry import _logs, context, metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.semconv.attributes import code_attributes
 
-from opentelemetry.instrumentation.audithook import _config, _hook, _impl, _log, _mapping, _sdk
+from opentelemetry.instrumentation.audithook import _config, _hook, _mapping, _sdk
 from opentelemetry.instrumentation.audithook.version import __version__
 
 if TYPE_CHECKING:
-    from opentelemetry.instrumentation.audithook._impl import Backend
+    from opentelemetry.instrumentation.audithook._backend import Backend
 
     Walk = Callable[[dict[str, bool], Callable[[str], bool]], tuple[str, int, str] | None]
 
@@ -149,7 +149,7 @@ class Emitter:
         self.logs_exported = exported
         self.log_no_span = not self.to_logs and config.no_span == _config.NO_SPAN_LOG and exported
         if self.to_logs and not exported:
-            _log.warning(
+            _config.warning(
                 "OTEL_PYTHON_AUDITHOOK_EMIT=log, but no LoggerProvider exports log records"
                 " (set one up, e.g. opentelemetry-instrument --logs_exporter otlp): events"
                 " are counted in python.audit.events.dropped with reason %r",
@@ -173,15 +173,15 @@ class Emitter:
             counts.dropped[key] = counts.dropped.get(key, 0) + 1
 
     def situation(self) -> int:
-        """Where an event happens (``_impl.SUPPRESSED``, ``NO_SPAN`` or
+        """Where an event happens (``_hook.SUPPRESSED``, ``NO_SPAN`` or
         ``IN_SPAN``), for a hook that cannot read the context by itself."""
         seam = self.seam
         ctx = context.get_current()
         # The SDK sets this around every export: the telemetry pipeline's own
         # sockets and files are not the application's behaviour.
         if seam.suppressed(ctx):
-            return _impl.SUPPRESSED
-        return _impl.IN_SPAN if seam.current_span(ctx).is_recording() else _impl.NO_SPAN
+            return _hook.SUPPRESSED
+        return _hook.IN_SPAN if seam.current_span(ctx).is_recording() else _hook.NO_SPAN
 
     def handle(self, event: str, args: tuple[Any, ...]) -> None:
         """An event the hook let through: counted, sampled in, within the rate
@@ -291,7 +291,7 @@ class Emitter:
         if key not in self._reported_errors and len(self._reported_errors) < _hook.MAX_SERIES:
             self._reported_errors.add(key)
             try:
-                _log.warning("%s; %s (reported once per event)", key, outcome, exc_info=exc)
+                _config.warning("%s; %s (reported once per event)", key, outcome, exc_info=exc)
             except Exception:  # noqa: S110 - logging itself may be refused (a sandbox
                 # forbidding sys._getframe): the count above still tells
                 pass

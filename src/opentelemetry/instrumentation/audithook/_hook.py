@@ -1,14 +1,15 @@
-"""The process-wide audit hook's Python side, whichever implementation runs it.
+"""The process-wide audit hook's Python side, and which implementation runs it.
 
 Audit hooks cannot be removed, so one hook is installed for the life of the
 process and armed or disarmed by instrument() and uninstrument().  The hook
 itself (``_speedups`` in C, or ``_purehook``) asks ``State.resolve`` once per
 distinct event name for its flags and sample ratio (``Planner``), drops and
-counts what it can by itself (``_impl.Backend``), and hands the rest to
+counts what it can by itself (``_backend.Backend``), and hands the rest to
 ``State.handle``.
 
-Before ``State``: telling the application's exceptions from ours (signal
-handlers), then the per-name plans.
+Before ``State``: which implementation runs (``choose``), telling the
+application's exceptions from ours (signal handlers), then the per-name
+plans.
 """
 
 from __future__ import annotations
@@ -23,14 +24,55 @@ from collections.abc import Callable
 from types import FunctionType, MethodType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.audithook import _catalog, _config, _impl, _log, _mapping, _sdk
+from opentelemetry.instrumentation.audithook import _catalog, _config, _mapping, _sdk
 from opentelemetry.instrumentation.audithook._config import Config, Rules
 
 if TYPE_CHECKING:
+    from opentelemetry.instrumentation.audithook._backend import Backend
     from opentelemetry.instrumentation.audithook._emit import Emitter
-    from opentelemetry.instrumentation.audithook._impl import Backend
 
     RaisedBy = Callable[[TracebackType | None, tuple[Any, ...]], bool]
+
+# ----------------------------------------------------------------------
+# Which implementation runs: the C accelerator (``_speedups``) or its
+# pure-Python twin (``_purehook``), interchangeable modules that satisfy one
+# contract (``_backend.Backend``; the tests run ``mypy.stubtest`` on both
+# against ``_speedups.pyi``).  Here rather than in a module of its own: each
+# module is a file to find, read and unmarshal at every instrumented
+# start-up (issue 15).
+
+# What ``situation`` answers: where an event happens.
+SUPPRESSED = 0
+"""The telemetry pipeline's own work (the SDK's exporters): not recorded."""
+NO_SPAN = 1
+"""No span, or one that does not record."""
+IN_SPAN = 2
+"""A span that records (the handler checks ``is_recording()`` again)."""
+
+
+def load_c() -> tuple[Backend | None, str]:
+    try:
+        from opentelemetry.instrumentation.audithook import _speedups
+    except ImportError as exc:
+        return None, str(exc) or type(exc).__name__
+    return _speedups, ""
+
+
+def choose(pure_python: bool) -> Backend:
+    """The C hook where it loads, unless the pure one is asked for."""
+    if not pure_python:
+        c, _ = load_c()
+        if c is not None:
+            return c
+    # imported only where it runs (or is the fallback): start-up stays lean
+    from opentelemetry.instrumentation.audithook import _purehook
+
+    return _purehook
+
+
+def implementation_name(module: Backend) -> str:
+    return "pure" if module.__name__.endswith("._purehook") else "c"
+
 
 # ----------------------------------------------------------------------
 # Telling the application's exceptions from ours.
@@ -155,7 +197,7 @@ _HANDLES = ("self", "connection_handle")
 
 
 def _first_is_handle(event: str) -> bool:
-    entry = _catalog.CATALOG.get(event)
+    entry = _catalog.entry(event)
     return (
         entry is not None
         and bool(entry[0])
@@ -226,7 +268,7 @@ class State:
 
     @property
     def implementation(self) -> str:
-        return _impl.name(self.impl) if self.impl is not None else "none"
+        return implementation_name(self.impl) if self.impl is not None else "none"
 
     def _is_ours(self, exc: Exception) -> bool:
         """Whether our own code raised exc, so that we may drop it."""
@@ -250,7 +292,7 @@ class State:
         """Where an event happens, for a hook that cannot read the context."""
         emitter = self.emitter
         if emitter is None:
-            return _impl.SUPPRESSED
+            return SUPPRESSED
         try:
             return emitter.situation()
         except Exception as exc:  # never BaseException: Ctrl-C must reach the app
@@ -258,7 +300,7 @@ class State:
                 raise
             # Counted as hook_error and reported once; SUPPRESSED counts nothing more.
             emitter.report_error(event, exc)
-            return _impl.SUPPRESSED
+            return SUPPRESSED
 
     def handle(self, event: str, args: tuple[Any, ...]) -> None:
         emitter = self.emitter
@@ -333,24 +375,24 @@ class State:
         raises for what other audit hooks do: it falls back, or warns."""
         if self.impl is not None:
             return
-        impl = _impl.choose(pure_python)
+        impl = choose(pure_python)
         impl.set_context(*_sdk.SEAM.context_args, self.situation)
         outcome = impl.install(self.resolve, self.handle, self.report)
-        if outcome is False and _impl.name(impl) == "c":
-            _log.warning(
+        if outcome is False and implementation_name(impl) == "c":
+            _config.warning(
                 "an existing audit hook vetoed the C audit hook; using the pure-Python one"
             )
-            impl = _impl.choose(pure_python=True)
+            impl = choose(pure_python=True)
             impl.set_context(*_sdk.SEAM.context_args, self.situation)
             outcome = impl.install(self.resolve, self.handle, self.report)
         if outcome is None:
-            _log.warning(
+            _config.warning(
                 "an existing audit hook refused the probe event %r: assuming the audit hook"
                 " is installed; events that hook refuses are not recorded",
                 impl.PROBE_EVENT,
             )
         elif not impl.installed():
-            _log.warning(
+            _config.warning(
                 "an existing audit hook vetoes new audit hooks: audit events cannot be recorded"
             )
         for name in UNRECORDABLE:

@@ -335,7 +335,7 @@ def argument_keys(event: str, raw: bool = False) -> ArgumentKeys:
     """(attribute key, treatment) for each argument the catalog names.
 
     ``raw`` turns redaction off for this event (OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW)."""
-    entry = _catalog.CATALOG.get(event)
+    entry = _catalog.entry(event)
     names = entry[0] if entry is not None else ()
     treatments = TREATMENTS.get(event, {})
     keys = []
@@ -421,7 +421,8 @@ def _once(attrs: Attributes, arg: str, key: str) -> None:
 
 def _arg(event: str, index: int) -> str:
     """The attribute of an event's argument, by position."""
-    names = _catalog.CATALOG[event][0]
+    entry = _catalog.entry(event)
+    names = entry[0] if entry is not None else ()
     return ARG_PREFIX + (names[index] if index < len(names) else str(index))
 
 
@@ -619,14 +620,19 @@ _CLIENT_CONNECTS = (
 )  # fmt: skip
 
 
+def _first_arg(event: str) -> str | None:
+    entry = _catalog.entry(event)
+    return entry[0][0] if entry is not None and entry[0] else None
+
+
 def _build() -> tuple[dict[str, Enricher], Replaced]:
     r: Replaced = {}
     table = {
         # every file event whose first argument is a path, unless named below
         **{
             name: _file_path(r, name, 0)
-            for name, (args, category, _) in _catalog.CATALOG.items()
-            if category == "file" and args and args[0] in PATH_ARGS
+            for name in _catalog.CATALOG
+            if _catalog.category(name) == "file" and _first_arg(name) in PATH_ARGS
         },
         **{name: _host_port(r, name, *_SERVER, 1) for name in _CLIENT_CONNECTS},
         "socket.connect": _socket_address(r, "socket.connect", *_SERVER),

@@ -44,7 +44,7 @@ PROBE_EVENT = "opentelemetry.instrumentation.audithook.probe"
 # caller_location needs sys._getframe and frame.f_code: other hooks see them
 WALK_IS_SILENT = False
 
-# situation()'s answers: _impl.SUPPRESSED, NO_SPAN and IN_SPAN
+# situation()'s answers: _hook.SUPPRESSED, NO_SPAN and IN_SPAN
 _SUPPRESSED, _NO_SPAN, _IN_SPAN = 0, 1, 2
 _SELECTED, _N_NO_SPAN, _SAMPLED_OUT, _RATE_LIMITED, _RATE_LIMITED_TOTAL, _REPEATED = range(6)
 

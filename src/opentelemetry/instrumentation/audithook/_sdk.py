@@ -9,7 +9,7 @@ the private name (``build`` takes the lookup, so tests build the fallbacks):
   ``utils.is_instrumentation_enabled()``;
 * ``trace.propagation._SPAN_KEY``: else ``trace.get_current_span(ctx)``;
 * ``context._RUNTIME_CONTEXT._current_context``: else the hook asks Python
-  where each selected event happens (``_impl.Backend.set_context``);
+  where each selected event happens (``_backend.Backend.set_context``);
 * ``sdk.trace.Span._add_event`` and ``Span._limits``: else ``span.add_event``
   and ``SpanLimits().max_events``;
 * ``_logs._internal.ProxyLoggerProvider`` and

@@ -36,7 +36,7 @@
                                 tells a repeat, not its value */
 
 /* Where an event happens: what situation() says (the numbers are
- * _impl.SUPPRESSED, _impl.NO_SPAN and _impl.IN_SPAN). */
+ * _hook.SUPPRESSED, _hook.NO_SPAN and _hook.IN_SPAN). */
 #define SITUATION_SUPPRESSED 0
 #define SITUATION_NO_SPAN 1
 #define SITUATION_IN_SPAN 2
@@ -1373,7 +1373,7 @@ speedups_exec(PyObject *module)
      * interpreter's objects.  A legacy subinterpreter may import modules that
      * declare no multi-interpreter support, and an install() from there would
      * swap that state for its own objects (the main interpreter would then
-     * call into another interpreter's functions).  Refuse: _impl falls back to
+     * call into another interpreter's functions).  Refuse: _hook falls back to
      * the pure-Python hook, whose state is per interpreter. */
     if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
         PyErr_SetString(PyExc_ImportError,

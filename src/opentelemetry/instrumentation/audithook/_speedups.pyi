@@ -1,4 +1,4 @@
-# The twins' contract (_impl.Backend): every parameter is positional-only,
+# The twins' contract (_backend.Backend): every parameter is positional-only,
 # as the C functions' are.
 from collections.abc import Callable
 from types import TracebackType

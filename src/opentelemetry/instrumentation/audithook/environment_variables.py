@@ -3,7 +3,8 @@
 They are read once, when ``instrument()`` runs; keyword arguments of
 ``instrument()`` win over them.  A malformed value never stops the
 application: it is logged once, as a warning naming the variable, the value
-and what is used instead.
+and what is used instead.  A variable with the ``OTEL_PYTHON_AUDITHOOK_``
+prefix that is none of these (a typo) is named in a warning and ignored.
 """
 
 OTEL_PYTHON_AUDITHOOK_EVENTS = "OTEL_PYTHON_AUDITHOOK_EVENTS"
