@@ -1,6 +1,6 @@
 """What redaction costs: linear in the value, and invisible next to the call.
 
-    python benchmarks/bench_redaction.py [--rounds 5] [--quick]
+    python benchmarks/bench_mapping.py [--rounds 5] [--quick]
 
 (1) Masking one value of 1 KB, 10 KB and 100 KB (an argument vector, a shell
     string, a URL), in microseconds and microseconds per KB: the per-KB figure
@@ -25,7 +25,7 @@ ARGUMENT = "Zm9vYmFy-_" * 100  # 1 KB, one long word: the old patterns' worst ca
 
 
 def _masking(kb: int) -> dict[str, float]:
-    from opentelemetry.instrumentation.audithook import _redaction
+    from opentelemetry.instrumentation.audithook import _mapping
 
     size = kb * 1024
     word = (ARGUMENT * (size // len(ARGUMENT) + 1))[:size]
@@ -34,9 +34,9 @@ def _masking(kb: int) -> dict[str, float]:
     url = f"https://user:pw@example.invalid/p?sig={word}#frag"
     out = {}
     for name, fn in (
-        ("argv", lambda: _redaction.mask_argv(argv)),
-        ("shell", lambda: _redaction.mask_shell(shell)),
-        ("url", lambda: _redaction.redact_url(url)),
+        ("argv", lambda: _mapping.mask_argv(argv)),
+        ("shell", lambda: _mapping.mask_shell(shell)),
+        ("url", lambda: _mapping.redact_url(url)),
     ):
         n = max(3, 200 // kb)
         best = min(_time(fn, n) for _ in range(3))

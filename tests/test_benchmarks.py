@@ -40,7 +40,7 @@ def test_benchmark_script_runs_and_prints_every_ratio() -> None:
         "(c) span event / hand-written add_event, c: tuned",
         "(d) mixed workload, CPU, c / none",
         "(e) start-up under opentelemetry-instrument, c / disabled",
-        "(e) start-up, instructions (callgrind: the count repeats), c / disabled",
+        "(e) start-up, instructions (callgrind), c / disabled",
         "(f) pickle round trip, instructions (callgrind), c / no hook",
     ):
         assert label in out, label

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from _otlp_sink import OtlpSink, attributes, logs_of, metrics_of
 from conftest import Runner, implementation_env, run_instrumented
-from opentelemetry.instrumentation.audithook import _sdk
+from opentelemetry.instrumentation.audithook import _emit
 from opentelemetry.instrumentation.audithook._config import BURST_SECONDS
 
 
@@ -26,7 +26,7 @@ def _refuse(module: str, name: str) -> Any:
     raise AttributeError(f"{module}.{name} is gone in this release")
 
 
-SEAMS = {"private": _sdk.build(), "public": _sdk.build(_refuse)}
+SEAMS = {"private": _emit.build_seam(), "public": _emit.build_seam(_refuse)}
 
 
 def test_the_private_names_are_all_found_in_this_sdk() -> None:
@@ -90,13 +90,13 @@ def test_only_the_private_seam_sees_a_provider_with_no_processor() -> None:
 def test_the_whole_pipeline_runs_on_the_public_fallbacks(run: Runner, implementation: str) -> None:
     t = run(
         """
-from opentelemetry.instrumentation.audithook import _sdk
+from opentelemetry.instrumentation.audithook import _emit
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 def gone(module, name):
     raise AttributeError(name)
 
-_sdk.SEAM = _sdk.build(gone)
+_emit.SEAM = _emit.build_seam(gone)
 instrumentor.instrument(meter_provider=meter_provider, events="open", code_location=False)
 with span("work"):
     open("in-span.txt", "w").close()

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, Runner
-from opentelemetry.instrumentation.audithook import _redaction
+from opentelemetry.instrumentation.audithook import _mapping
 
 CANARY = "Cq7ZxW2vK9"
 
@@ -315,13 +315,13 @@ def _readme_rules() -> list[tuple[str, str, str]]:
 
 def _mask(kind: str, example: str) -> str:
     if kind.startswith("URL"):
-        return _redaction.redact_url(example)
+        return _mapping.redact_url(example)
     if kind.startswith("argument vector"):
-        return " ".join(_redaction.mask_argv(tuple(shlex.split(example))))
+        return " ".join(_mapping.mask_argv(tuple(shlex.split(example))))
     if kind.startswith("Windows"):
-        return _redaction.mask_shell(example, posix=False)
+        return _mapping.mask_shell(example, posix=False)
     assert kind.startswith("shell string"), kind
-    return _redaction.mask_shell(example)
+    return _mapping.mask_shell(example)
 
 
 def test_readme_examples_hold() -> None:
@@ -343,20 +343,20 @@ def test_readme_examples_hold() -> None:
     ],
 )
 def test_redact_url_edges(url: str, expected: str) -> None:
-    assert _redaction.redact_url(url) == expected
+    assert _mapping.redact_url(url) == expected
 
 
 def test_a_line_that_does_not_tokenize_shows_its_program_by_the_same_rule() -> None:
-    assert _redaction.mask_shell("deploy --token 'Q9secret") == "deploy [REDACTED]"
-    assert _redaction.mask_shell("Q9secret 'x") == "[REDACTED] [REDACTED]"
-    assert _redaction.mask_shell("/opt/app/run 'x") == "/opt/app/run [REDACTED]"
+    assert _mapping.mask_shell("deploy --token 'Q9secret") == "deploy [REDACTED]"
+    assert _mapping.mask_shell("Q9secret 'x") == "[REDACTED] [REDACTED]"
+    assert _mapping.mask_shell("/opt/app/run 'x") == "/opt/app/run [REDACTED]"
 
 
 def test_values_past_the_scan_cap_are_hidden() -> None:
-    long = "x" * (_redaction.MAX_SCAN + 10)
-    assert _redaction.mask_shell("true " + long).endswith(" [REDACTED]")
+    long = "x" * (_mapping.MAX_SCAN + 10)
+    assert _mapping.mask_shell("true " + long).endswith(" [REDACTED]")
     # what is past the cap is one [REDACTED]
-    assert _redaction.mask_argv(("true", "a" * _redaction.MAX_SCAN, "b")) == ("true", "[REDACTED]")
+    assert _mapping.mask_argv(("true", "a" * _mapping.MAX_SCAN, "b")) == ("true", "[REDACTED]")
 
 
 # --- generated secrets --------------------------------------------------------------------------
@@ -393,10 +393,10 @@ def _urls(draw: st.DrawFn) -> tuple[str, str]:
 @settings(max_examples=300, deadline=None)
 def test_no_generated_secret_survives_a_url(case: tuple[str, str]) -> None:
     url, secret = case
-    masked = _redaction.redact_url(url)
+    masked = _mapping.redact_url(url)
     assert secret not in masked
     assert urllib.parse.quote(secret) not in masked
-    assert _redaction.redact_url(masked) == masked
+    assert _mapping.redact_url(masked) == masked
     # the host and the path stay
     parts = urllib.parse.urlsplit(url)
     assert parts.path in masked and (parts.hostname or "") in masked
@@ -435,14 +435,14 @@ def _argvs(draw: st.DrawFn) -> tuple[tuple[str, ...], str]:
 @settings(max_examples=300, deadline=None)
 def test_no_generated_secret_survives_a_command_line(case: tuple[tuple[str, ...], str]) -> None:
     argv, secret = case
-    masked = _redaction.mask_argv(argv)
+    masked = _mapping.mask_argv(argv)
     assert not any(secret in token for token in masked), masked
-    assert _redaction.mask_argv(masked) == masked
+    assert _mapping.mask_argv(masked) == masked
     assert masked[0] == argv[0]
     line = shlex.join(argv)
-    shell = _redaction.mask_shell(line)
+    shell = _mapping.mask_shell(line)
     assert secret not in shell, shell
-    assert _redaction.mask_shell(shell) == shell
+    assert _mapping.mask_shell(shell) == shell
 
 
 @given(st.text(max_size=40))
@@ -450,7 +450,7 @@ def test_no_generated_secret_survives_a_command_line(case: tuple[tuple[str, ...]
 def test_quoting_is_shlex_quote(token: str) -> None:
     # _quote inlines shlex.quote's rule (importing shlex costs start-up);
     # it may leave more tokens bare, never quote one differently
-    quoted = _redaction._quote(token)
+    quoted = _mapping._quote(token)
     assert quoted in (token, shlex.quote(token))
-    if token and not _redaction._is_operator(token):
+    if token and not _mapping._is_operator(token):
         assert shlex.split(quoted) == [token]

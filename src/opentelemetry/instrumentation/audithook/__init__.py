@@ -142,13 +142,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from opentelemetry.instrumentation.audithook import _config, _emit, _hook
 from opentelemetry.instrumentation.audithook._config import parse_config
 from opentelemetry.instrumentation.audithook.version import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Meter
 
 __all__ = ["AuditHookInstrumentor", "__version__"]
 
@@ -160,7 +163,7 @@ _PROVIDER_KWARGS = ("tracer_provider", "meter_provider", "logger_provider", "eve
 class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records selected audit events as span events and metrics."""
 
-    _meters: dict[int, _emit.Instruments] = {}
+    _meters: dict[int, Meter] = {}
 
     def instrumentation_dependencies(self) -> Collection[str]:
         # Imported here, not at the top: opentelemetry-instrument checks the
@@ -180,8 +183,8 @@ class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         key = id(meter_provider)
         try:
             if key not in self._meters:
-                self._meters[key] = _emit.Instruments(meter_provider, state)
-            state.install(config.pure_python)
+                self._meters[key] = _emit.create_counters(meter_provider, state)
+            state.install(config.pure_python, _emit.SEAM.context_args)
             if state.impl is not None:
                 state.arm(
                     _emit.Emitter(config, state.counts, state.impl, providers["logger_provider"])

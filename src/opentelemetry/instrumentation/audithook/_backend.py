@@ -81,7 +81,7 @@ class Backend(Protocol):
         situation: Situation,
         /,
     ) -> None:
-        """Where suppression and the span are (``_sdk.Seam.context_args``);
+        """Where suppression and the span are (``_emit.Seam.context_args``);
         with ``context_var`` None, the hook asks ``situation(event)``."""
 
     def configure(

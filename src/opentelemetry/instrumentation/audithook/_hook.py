@@ -24,7 +24,7 @@ from collections.abc import Callable
 from types import FunctionType, MethodType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.audithook import _catalog, _config, _mapping, _sdk
+from opentelemetry.instrumentation.audithook import _catalog, _config, _mapping
 from opentelemetry.instrumentation.audithook._config import Config, Rules
 
 if TYPE_CHECKING:
@@ -370,20 +370,24 @@ class State:
             # the child's counts start at zero and its rate limits full
             self.impl.reset_after_fork()
 
-    def install(self, pure_python: bool) -> None:
+    def install(
+        self, pure_python: bool, context_args: tuple[Any, tuple[Any, ...], Any, type | None]
+    ) -> None:
         """Install the hook once per process; later calls do nothing.  Never
-        raises for what other audit hooks do: it falls back, or warns."""
+        raises for what other audit hooks do: it falls back, or warns.
+        ``context_args``: where the hook reads the context from C
+        (``_emit.Seam.context_args``)."""
         if self.impl is not None:
             return
         impl = choose(pure_python)
-        impl.set_context(*_sdk.SEAM.context_args, self.situation)
+        impl.set_context(*context_args, self.situation)
         outcome = impl.install(self.resolve, self.handle, self.report)
         if outcome is False and implementation_name(impl) == "c":
             _config.warning(
                 "an existing audit hook vetoed the C audit hook; using the pure-Python one"
             )
             impl = choose(pure_python=True)
-            impl.set_context(*_sdk.SEAM.context_args, self.situation)
+            impl.set_context(*context_args, self.situation)
             outcome = impl.install(self.resolve, self.handle, self.report)
         if outcome is None:
             _config.warning(
