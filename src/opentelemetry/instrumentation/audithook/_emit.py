@@ -36,9 +36,11 @@ if TYPE_CHECKING:
 # ----------------------------------------------------------------------
 # The SDK seam: every private name of the OpenTelemetry API and SDK that we
 # use, in one place.
+#
 # Each one saves time on the hot path or answers a question the public API
 # cannot, and each has a public fallback, used when a release renames or drops
-# the private name (``build`` takes the lookup, so tests build the fallbacks):
+# the private name (``build_seam`` takes the lookup, so tests build the
+# fallbacks):
 #
 # * ``context._SUPPRESS_INSTRUMENTATION_KEY`` and
 #   ``utils._SUPPRESS_INSTRUMENTATION_KEY_PLAIN``: else
