@@ -43,10 +43,11 @@ def warning(message: str, *args: object, exc_info: BaseException | bool | None =
 
 
 # ----------------------------------------------------------------------
-# The event selector grammar of ``OTEL_PYTHON_AUDITHOOK_EVENTS``.
+# The event selection of ``OTEL_PYTHON_AUDITHOOK_EVENTS`` (its grammar is in
+# ``_options``).
 #
 # A selection is resolved once per distinct event name (the hook caches the
-# answer), so the cost of the grammar is paid once, not per event.
+# answer), so the cost of matching is paid once, not per event.
 
 UNKNOWN_CATEGORY = "other"
 # The documented categories (OTEL_PYTHON_AUDITHOOK_EVENTS); the catalog
@@ -121,7 +122,7 @@ DEFAULT_EXCLUDED: dict[str, str] = {
 
 def in_default(name: str) -> bool:
     """Whether the @default preset selects a name: a catalog event not left out.
-    (Two lookups per name resolved, where a set of the 150 names cost every
+    (Two lookups per name resolved, where a set of the 147 names cost every
     start-up its construction.)"""
     return name in CATALOG and name not in DEFAULT_EXCLUDED
 

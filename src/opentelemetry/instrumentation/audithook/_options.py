@@ -137,12 +137,16 @@ class Option:
 _warned: set[tuple[str, str, str]] = set()
 
 
-def _warn(variable: str, value: str, problem: str, fallback: str) -> None:
-    key = (variable, value, problem)
+def _first_time(key: tuple[str, str, str]) -> bool:
     if key in _warned:
-        return
+        return False
     _warned.add(key)
-    _config.warning("%s=%r: %s; using %s instead", variable, value, problem, fallback)
+    return True
+
+
+def _warn(variable: str, value: str, problem: str, fallback: str) -> None:
+    if _first_time((variable, value, problem)):
+        _config.warning("%s=%r: %s; using %s instead", variable, value, problem, fallback)
 
 
 _TRUE = ("true", "1", "yes", "on")
@@ -384,9 +388,7 @@ def parse(environ: Mapping[str, str], **kwargs: Any) -> Config:
             values[option.field] = option.from_env(option.variable, raw, _DEFAULTS[option.field])
     for variable in sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in _VARIABLES):
         # a typo would otherwise leave its option at the default without a word
-        key = (variable, "", "unknown")
-        if key not in _warned:
-            _warned.add(key)
+        if _first_time((variable, "", "unknown")):
             _config.warning(
                 "%s is not a variable of this version (misspelt?); it is ignored. Known: %s",
                 variable,
