@@ -108,8 +108,9 @@ class Backend(Protocol):
 
     def caller_location(
         self, skip: dict[str, bool], classify: Callable[[str], bool], /
-    ) -> tuple[str, int, str] | None:
-        """(file, line, function) of the first frame whose file is not skipped."""
+    ) -> tuple[str, int, str, str | None] | None:
+        """(file, line, function) of the first frame whose file is not
+        skipped, and the module whose import is running it (or None)."""
 
     def raised_by(self, tb: TracebackType | None, functions: tuple[Any, ...], /) -> bool:
         """Whether a frame of the traceback runs one of the functions' code."""

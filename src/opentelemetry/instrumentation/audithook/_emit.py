@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 import time
 import types
 from collections.abc import Callable, Iterable
+from importlib.machinery import FileFinder
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, context, metrics, trace
@@ -31,7 +33,8 @@ if TYPE_CHECKING:
     from opentelemetry.instrumentation.audithook._backend import Backend
 
     Lookup = Callable[[str, str], Any]
-    Walk = Callable[[dict[str, bool], Callable[[str], bool]], tuple[str, int, str] | None]
+    Location = tuple[str, int, str, str | None]
+    Walk = Callable[[dict[str, bool], Callable[[str], bool]], Location | None]
 
 # ----------------------------------------------------------------------
 # The SDK seam: every private name of the OpenTelemetry API and SDK that we
@@ -297,12 +300,108 @@ def _should_skip(filename: str) -> bool:
     return path.startswith(stdlib) and not path.startswith(site)
 
 
-def caller_location(walk: Walk) -> tuple[str, int, str] | None:
-    """(file, line, qualified function name) of the application's frame, if any."""
+def caller_location(walk: Walk) -> Location | None:
+    """(file, line, qualified function name) of the application's frame, if
+    any, and the module whose import is running it (or None)."""
     if len(_skip) >= _CACHE_LIMIT:
         # Generated code can mint file names without end; stay bounded.
         _skip.clear()
     return walk(_skip, _should_skip)
+
+
+# ----------------------------------------------------------------------
+# The installed distribution behind the application's frame, and the module
+# being imported when the event happened.
+#
+# A distribution's RECORD says which files it owns, but the hook may not read
+# files (they raise audit events).  The import system has already listed
+# every directory it imported from: each FileFinder in
+# ``sys.path_importer_cache`` keeps the directory's names, the
+# ``*.dist-info`` directories among them, whose names give each
+# distribution's name and version.  A frame's module was imported through its
+# directory's finder, so that listing exists by the time its frame raises an
+# event; reading it raises no audit event.  The owner of ``<root>/a/b/c.py``
+# is the distribution named ``a_b_c``, ``a_b`` or ``a`` (normalized), the
+# longest first: ``urllib3/connection.py`` is urllib3's,
+# ``opentelemetry/instrumentation/flask/__init__.py`` is
+# opentelemetry-instrumentation-flask's.  A distribution whose import name
+# differs from its name (PyYAML's ``yaml``) is not found this way.
+
+PACKAGE_NAME_KEY = "python.audit.package.name"
+PACKAGE_VERSION_KEY = "python.audit.package.version"
+IMPORT_MODULE_KEY = "python.audit.import.module"
+# Code outside every directory that holds distributions: no distribution's;
+# not a valid distribution name (PEP 508), so it cannot be mistaken for one.
+APPLICATION = "(application)"
+
+
+def _normalized(name: str) -> str:
+    # PEP 503's normalization with "_": dist-info directories escape "-"
+    return name.replace("-", "_").replace(".", "_").lower()
+
+
+class Packages:
+    """(name, version) of the distribution that owns a file, from the
+    import system's directory listings: no file read, no audit event."""
+
+    def __init__(self, finders: dict[str, Any] | None = None) -> None:
+        self._finders = sys.path_importer_cache if finders is None else finders
+        # (root with a trailing separator, normalized name -> (name, version)),
+        # longest root first
+        self._roots: list[tuple[str, dict[str, tuple[str, str]]]] = []
+        self._seen: set[str] = set()
+        self._files: dict[str, tuple[str, str | None] | None] = {}
+
+    def owner(self, filename: str) -> tuple[str, str | None] | None:
+        """(name, version) of the file's distribution, (APPLICATION, None)
+        outside every directory that holds distributions, None when a
+        distribution's directory holds it but no name matches."""
+        files = self._files
+        if filename in files:
+            return files[filename]
+        if len(files) >= _CACHE_LIMIT:
+            files.clear()
+        found = self._find(filename)
+        if found is not None and found[0] is APPLICATION and len(self._seen) < len(self._finders):
+            # a directory imported from since the last look
+            self._refresh()
+            found = self._find(filename)
+        files[filename] = found
+        return found
+
+    def _refresh(self) -> None:
+        for entry, finder in list(self._finders.items()):
+            if entry in self._seen or type(entry) is not str:
+                continue
+            if type(finder) is not FileFinder:
+                # zip files, None, a user's finder (whose attributes could run
+                # its code): no listing to read
+                self._seen.add(entry)
+                continue
+            names = finder._path_cache  # type: ignore[attr-defined]
+            if type(names) is not set or not names:
+                continue  # not listed yet: look again later
+            self._seen.add(entry)
+            dists: dict[str, tuple[str, str]] = {}
+            for name in names:
+                if type(name) is str and name.endswith(".dist-info"):
+                    dist, _, version = name[: -len(".dist-info")].partition("-")
+                    dists[_normalized(dist)] = (_normalized(dist).replace("_", "-"), version)
+            if dists:
+                self._roots.append((os.path.join(entry, ""), dists))
+        self._roots.sort(key=lambda root: -len(root[0]))
+
+    def _find(self, filename: str) -> tuple[str, str | None] | None:
+        for root, dists in self._roots:
+            if filename.startswith(root):
+                parts = filename[len(root) :].split(os.sep)
+                parts[-1] = parts[-1].partition(".")[0]
+                for k in range(len(parts), 0, -1):
+                    found = dists.get(_normalized("_".join(parts[:k])))
+                    if found is not None:
+                        return found
+                return None
+        return (APPLICATION, None)
 
 
 SCOPE = "opentelemetry.instrumentation.audithook"
@@ -362,6 +461,7 @@ class Emitter:
         if wanted is None:
             wanted = backend.WALK_IS_SILENT
         self.walk = backend.caller_location if wanted else None
+        self.packages = Packages()
         self.raised_by = backend.raised_by
         self._reported_errors: set[str] = set()
         provider = logger_provider if logger_provider is not None else _logs.get_logger_provider()
@@ -467,6 +567,13 @@ class Emitter:
             attrs[FILE_KEY] = _mapping.clean_text(location[0], self.config.max_value_length)
             attrs[LINE_KEY] = location[1]
             attrs[FUNCTION_KEY] = location[2]
+            if location[3] is not None:
+                attrs[IMPORT_MODULE_KEY] = location[3]
+            owner = self.packages.owner(location[0])
+            if owner is not None:
+                attrs[PACKAGE_NAME_KEY] = owner[0]
+                if owner[1] is not None:
+                    attrs[PACKAGE_VERSION_KEY] = owner[1]
 
     def _within_budget(self, span: Any, name: str) -> bool:
         """Whether the span may take one more event of this name; keeps the count."""

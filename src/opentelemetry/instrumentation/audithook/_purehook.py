@@ -28,7 +28,7 @@ from _thread import get_ident
 from collections.abc import Callable
 from random import random
 from time import monotonic
-from types import FunctionType, MethodType, TracebackType
+from types import FrameType, FunctionType, MethodType, TracebackType
 from typing import Any
 
 FLAG_SELECTED = 1
@@ -475,8 +475,9 @@ def reset_after_fork() -> None:
 
 def caller_location(
     skip: dict[str, bool], classify: Callable[[str], bool], /
-) -> tuple[str, int, str] | None:
-    """(file, line, function) of the first frame whose file is not skipped."""
+) -> tuple[str, int, str, str | None] | None:
+    """(file, line, function) of the first frame whose file is not skipped,
+    and the module whose import is running it (or None)."""
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
@@ -485,8 +486,24 @@ def caller_location(
         if skipped is None:
             skipped = skip[filename] = classify(filename)
         if not skipped:
-            return filename, frame.f_lineno, code.co_qualname
+            return filename, frame.f_lineno, code.co_qualname, _importing_module(frame)
         frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _importing_module(frame: FrameType | None) -> str | None:
+    # the innermost module body that importlib's _call_with_frames_removed ran
+    while frame is not None:
+        back = frame.f_back
+        if frame.f_code.co_name == "<module>" and back is not None:
+            caller = back.f_code
+            if (
+                caller.co_name == "_call_with_frames_removed"
+                and caller.co_filename == "<frozen importlib._bootstrap>"
+            ):
+                name = frame.f_globals.get("__name__")
+                return name if type(name) is str else None
+        frame = back
     return None
 
 

@@ -1236,11 +1236,54 @@ speedups_installed(PyObject *self, PyObject *unused)
     return PyBool_FromLong(installed);
 }
 
-/* caller_location(skip, classify) -> (file, line, function) or None: the
- * first frame, from the caller outwards, whose file is not skipped.
- * `skip` caches classify(file) -> bool per file name.  Walks the frames
- * with the C API: unlike sys._getframe and frame.f_code, it raises no audit
- * event. */
+/* "__name__", interned at the module's exec (main interpreter only) */
+static PyObject *name_key = NULL;
+
+/* The module whose import runs `frame` or a frame outside it: the innermost
+ * frame of code "<module>" that importlib's _call_with_frames_removed
+ * called, and its globals' __name__.  A new reference, or NULL: none (no
+ * error set), or an error. */
+static PyObject *
+importing_module(PyFrameObject *frame)
+{
+    PyFrameObject *current = (PyFrameObject *)Py_XNewRef(frame);
+    while (current != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(current);
+        int body = PyUnicode_CompareWithASCIIString(code->co_name, "<module>") == 0;
+        Py_DECREF(code);
+        PyFrameObject *back = PyFrame_GetBack(current);
+        if (body && back != NULL) {
+            PyCodeObject *caller = PyFrame_GetCode(back);
+            int imported =
+                PyUnicode_CompareWithASCIIString(caller->co_name, "_call_with_frames_removed") == 0 &&
+                PyUnicode_CompareWithASCIIString(caller->co_filename,
+                                                 "<frozen importlib._bootstrap>") == 0;
+            Py_DECREF(caller);
+            if (imported) {
+                Py_DECREF(back);
+                PyObject *globals = PyFrame_GetGlobals(current);
+                Py_DECREF(current);
+                PyObject *name = NULL;
+                if (globals != NULL && PyDict_Check(globals)) {
+                    name = PyDict_GetItemWithError(globals, name_key);
+                    /* only a str: a module may bind __name__ to anything */
+                    name = name != NULL && PyUnicode_CheckExact(name) ? Py_NewRef(name) : NULL;
+                }
+                Py_XDECREF(globals);
+                return name;
+            }
+        }
+        Py_DECREF(current);
+        current = back;
+    }
+    return NULL;
+}
+
+/* caller_location(skip, classify) -> (file, line, function, importing) or
+ * None: the first frame, from the caller outwards, whose file is not
+ * skipped, and the module whose import is running it (or None).  `skip`
+ * caches classify(file) -> bool per file name.  Walks the frames with the C
+ * API: unlike sys._getframe and frame.f_code, it raises no audit event. */
 static PyObject *
 speedups_caller_location(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1269,8 +1312,15 @@ speedups_caller_location(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         int is_skipped = PyObject_IsTrue(skipped);
         Py_DECREF(skipped);
         if (is_skipped == 0) {
-            result = Py_BuildValue("(OiO)", filename, PyFrame_GetLineNumber(frame),
-                                   code->co_qualname);
+            PyObject *importing = importing_module(frame);
+            if (importing == NULL && PyErr_Occurred()) {
+                Py_DECREF(code);
+                Py_DECREF(frame);
+                return NULL;
+            }
+            result = Py_BuildValue("(OiOO)", filename, PyFrame_GetLineNumber(frame),
+                                   code->co_qualname, importing != NULL ? importing : Py_None);
+            Py_XDECREF(importing);
             Py_DECREF(code);
             Py_DECREF(frame);
             return result;
@@ -1347,7 +1397,7 @@ static PyMethodDef speedups_methods[] = {
     {"pin", (PyCFunction)(void (*)(void))speedups_pin, METH_FASTCALL,
      "pin(name, flags): resolve a name ahead of its first event, for good."},
     {"caller_location", (PyCFunction)(void (*)(void))speedups_caller_location, METH_FASTCALL,
-     "caller_location(skip, classify) -> (file, line, function) | None, raising no audit event."},
+     "caller_location(skip, classify) -> (file, line, function, importing) | None, raising no audit event."},
     {"set_context", (PyCFunction)(void (*)(void))speedups_set_context, METH_FASTCALL,
      "set_context(context_var, suppress_keys, span_key, non_recording, situation): where to "
      "look for suppression and the span."},
@@ -1378,6 +1428,9 @@ speedups_exec(PyObject *module)
     if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
         PyErr_SetString(PyExc_ImportError,
                         "the C audit hook serves the main interpreter only");
+        return -1;
+    }
+    if (name_key == NULL && (name_key = PyUnicode_InternFromString("__name__")) == NULL) {
         return -1;
     }
     PyObject *names = PyTuple_New(N_KINDS + 1);
