@@ -36,7 +36,11 @@ default rate limits.  The tuned rows beside them turn those off.
     that repeats exactly, where CPU time scatters);
 (f) a pickle round trip of objects whose class the pickle names (the
     defaults, outside spans: ``pickle.find_class`` is selected), against no
-    hook; in time, and in instructions per round trip (callgrind).
+    hook; in time, and in instructions per round trip (callgrind);
+(g) attribution (``python.audit.package.name``/``.version``, the import-time
+    module, the per-distribution count): ns per exported span event, (c)'s
+    defaults against the same run with the distribution lookup replaced by
+    a constant.  Unselected events never reach it: (a) is their cost.
 """
 
 from __future__ import annotations
@@ -240,9 +244,14 @@ def worker(variant: str, case: str, n: int) -> dict[str, float]:
             _setup(variant, logs=False, events="@default,builtins.id", no_span="drop")
         _id_loop(1000)  # spends the rate limit's burst
         return {"id": _time_per_op(_id_loop, n)}
-    if case in ("spans", "spans_tuned"):
+    if case in ("spans", "spans_tuned", "spans_unattributed"):
         os.environ["OTEL_SPAN_EVENT_COUNT_LIMIT"] = str(10 * n)
-        located = case == "spans"
+        located = case != "spans_tuned"
+        if case == "spans_unattributed":
+            from opentelemetry.instrumentation.audithook import _emit
+
+            # the walk stays (code location); only the distribution lookup goes
+            _emit.Packages.owner = lambda self, filename: None  # type: ignore[method-assign]
         tracer = _setup(
             variant,
             events="builtins.id",
@@ -297,6 +306,7 @@ PLAN: dict[str, tuple[list[str], int]] = {
     "dropped_distinct": (["bare", "c", "pure"], 300_000),
     "spans": (["none", "bare", "c", "pure"], 20_000),
     "spans_tuned": (["none", "c", "pure"], 20_000),
+    "spans_unattributed": (["c", "pure"], 20_000),
     "pickle": (["none", "c", "pure"], 20_000),
     "mixed": (["none", "c", "pure"], 300),
     "startup": (["none", "c", "pure"], 10),
@@ -582,6 +592,21 @@ def main() -> None:
                     "<= 1.0" if impl == "c" and case == "spans" else "",
                 )
             )
+    for impl in ("c", "pure"):
+        rows.append(
+            (
+                f"(g) attribution, ns per exported span event, {impl}",
+                _spread(
+                    per_round(
+                        lambda g, i=impl: (
+                            g("spans.id_span_event", i) - g("spans_unattributed.id_span_event", i)
+                        )
+                    ),
+                    "{:.0f}",
+                ),
+                "",
+            )
+        )
     for impl in ("c", "pure"):
         rows.append(
             (

@@ -155,6 +155,7 @@ def run_scenario(
     env: dict[str, str] | None = None,
     timeout: float = 120,
     check: bool = True,
+    python: str | None = None,
 ) -> Telemetry:
     if implementation == "c":
         need_c()
@@ -168,7 +169,7 @@ def run_scenario(
         **(env or {}),
     )
     proc = subprocess.run(
-        [sys.executable, str(script)],
+        [python or sys.executable, str(script)],
         check=False,
         cwd=tmp_path,
         env=run_env,

@@ -29,6 +29,10 @@ VARIABLES: dict[str, tuple[set[str], str]] = {
     "OTEL_PYTHON_AUDITHOOK_CODE_LOCATION": ({""}, "auto"),
     "OTEL_PYTHON_AUDITHOOK_EMIT": (set(), "'span_event'"),
     "OTEL_PYTHON_AUDITHOOK_PURE_PYTHON": ({""}, "false"),
+    "OTEL_PYTHON_AUDITHOOK_HOUSEKEEPING": (set(), "'hide'"),
+    # any text is a path: whether the file reads is found out, and warned
+    # about, at instrument() (tests/test_report.py)
+    "OTEL_PYTHON_AUDITHOOK_BASELINE": (set(BAD_VALUES), "none"),
 }
 
 

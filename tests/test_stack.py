@@ -354,6 +354,24 @@ def test_every_panel_shows_data(stack: Stack) -> None:
             )
 
 
+def test_the_per_package_panel_names_the_demos_code(stack: Stack) -> None:
+    """Issue 12's panel: the demo's own code, by category, from Prometheus."""
+    service = _service_variable(stack)
+    (panel,) = [p for p in dashboard()["panels"] if p["title"] == "What each dependency does"]
+    (target,) = panel["targets"]
+
+    def rows() -> list[dict[str, Any]]:
+        result = _prometheus(stack, target, service)
+        found = {
+            (s["metric"].get("python_audit_package_name"), s["metric"].get("python_audit_category"))
+            for s in result
+            if float(s["value"][1]) > 0
+        }
+        return result if {("(application)", "file"), ("(application)", "network")} <= found else []
+
+    _eventually(rows, "the per-package panel")
+
+
 def test_short_lived_processes_are_counted(stack: Stack) -> None:
     """The demo's subprocess exports its counters once, at exit: Prometheus must
     count its events from zero (start timestamps), not see a flat series."""

@@ -96,6 +96,21 @@ and log record carries ``code.file.path``, ``code.line.number`` and
 ``code.function.name`` of the application's line behind the event
 (``OTEL_PYTHON_AUDITHOOK_CODE_LOCATION``).
 
+Attribution
+-----------
+With code location's frame walk (on by default with the C hook), each
+exported event also carries the installed distribution whose code raised it
+(``python.audit.package.name``/``.version``; ``(application)`` for code
+outside every distribution) and, while a module body is being imported,
+``python.audit.import.module``.  The interpreter's own work (events with no
+frame outside the standard library and this package) is counted but not
+exported (``OTEL_PYTHON_AUDITHOOK_HOUSEKEEPING=show`` exports it).  The
+counter ``python.audit.package.events`` counts exported events by
+distribution and category.  ``python -m opentelemetry.instrumentation.audithook
+report -- python app.py`` prints what each distribution did, with no
+collector; ``--json`` writes it, and ``--baseline`` (or, in a service,
+``OTEL_PYTHON_AUDITHOOK_BASELINE``) flags what is new.
+
 Speed
 -----
 
@@ -130,6 +145,8 @@ environment variables of the same meaning (see ``environment_variables``):
 * ``code_location``: a bool (not given: on with the C hook, off with the
   pure-Python one).
 * ``max_value_length``: an int greater than 0.
+* ``housekeeping``: ``"hide"`` or ``"show"``.
+* ``baseline``: the path of a ``report --json`` file.
 
 Bad keyword arguments raise ``ValueError``; bad environment values are logged
 once and replaced by the default.  ``uninstrument()`` makes the hook inert
@@ -164,6 +181,8 @@ class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Records selected audit events as span events and metrics."""
 
     _meters: dict[int, Meter] = {}
+    # the providers that have python.audit.baseline.new
+    _baseline_meters: set[int] = set()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         # Imported here, not at the top: opentelemetry-instrument checks the
@@ -184,6 +203,9 @@ class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         try:
             if key not in self._meters:
                 self._meters[key] = _emit.create_counters(meter_provider, state)
+            if config.baseline is not None and key not in self._baseline_meters:
+                self._baseline_meters.add(key)
+                _emit.create_baseline_counter(self._meters[key], state)
             state.install(config.pure_python, _emit.SEAM.context_args)
             if state.impl is not None:
                 state.arm(

@@ -1,5 +1,7 @@
 """Check a configuration before deploying it.
 
+``python -m opentelemetry.instrumentation.audithook report [--json P] [--baseline P] -- cmd``
+runs a command and prints what each distribution did (``_report``);
 ``python -m opentelemetry.instrumentation.audithook events [--category C] [--select S]``
 lists the audit event catalog; ``... config`` prints what the current
 environment selects, samples, limits and redacts, with the warnings a bad
@@ -155,11 +157,20 @@ class _Collect(logging.Handler):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        # its own parser: everything after -- is the command's
+        from opentelemetry.instrumentation.audithook import _report
+
+        return _report.run(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m opentelemetry.instrumentation.audithook",
-        description="Inspect the audit event catalog and the configuration in effect.",
+        description="Inspect the audit event catalog and the configuration in effect;"
+        " 'report -- command ...' runs a command and prints what each installed"
+        " distribution did.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("report", help="run a command and report what each distribution does")
     events = sub.add_parser("events", help="list the audit event catalog")
     events.add_argument("--category", choices=sorted(_config.CATEGORIES))
     events.add_argument("--select", help="only events these selectors select, e.g. '@default'")

@@ -193,6 +193,10 @@ EMIT_SPAN_EVENT = "span_event"
 EMIT_LOG = "log"
 NO_SPAN_LOG = "log"
 NO_SPAN_DROP = "drop"
+# Events with no frame outside the standard library and this package: the
+# interpreter's own work (OTEL_PYTHON_AUDITHOOK_HOUSEKEEPING).
+HOUSEKEEPING_HIDE = "hide"
+HOUSEKEEPING_SHOW = "show"
 
 # A rate limit's token bucket holds this many seconds of its rate: a burst
 # (start-up, a cold cache) passes whole, a steady load exports the rate.
@@ -240,6 +244,8 @@ class Config:
         "emit",
         "capture_raw",
         "code_location",
+        "housekeeping",
+        "baseline",
         "pure_python",
     )
 
@@ -258,6 +264,9 @@ class Config:
         # None: on with the C hook, off with the pure one (whose frame walk
         # other audit hooks would see)
         code_location: bool | None = None,
+        housekeeping: str = HOUSEKEEPING_HIDE,
+        # a report's JSON file: exported events outside it also raise an alert
+        baseline: str | None = None,
         # read when the hook is installed, the first instrument() of the process
         pure_python: bool = False,
     ) -> None:
@@ -276,6 +285,8 @@ class Config:
     emit: str
     capture_raw: Selection
     code_location: bool | None
+    housekeeping: str
+    baseline: str | None
     pure_python: bool
 
     def __setattr__(self, name: str, value: object) -> NoReturn:

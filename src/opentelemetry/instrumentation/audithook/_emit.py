@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     Lookup = Callable[[str, str], Any]
     Location = tuple[str, int, str, str | None]
     Walk = Callable[[dict[str, bool], Callable[[str], bool]], Location | None]
+    # (event, category, distribution, attributes, context) of an exported event
+    Watcher = Callable[[str, str, str, dict[str, Any], Any], None]
 
 # ----------------------------------------------------------------------
 # The SDK seam: every private name of the OpenTelemetry API and SDK that we
@@ -333,6 +335,13 @@ IMPORT_MODULE_KEY = "python.audit.import.module"
 # Code outside every directory that holds distributions: no distribution's;
 # not a valid distribution name (PEP 508), so it cannot be mistaken for one.
 APPLICATION = "(application)"
+# No frame outside the standard library and this package: the interpreter's
+# own work (shown only with OTEL_PYTHON_AUDITHOOK_HOUSEKEEPING=show).
+INTERPRETER = "(interpreter)"
+# In a directory of distributions, but no distribution's name matches the
+# file's path (an import name that differs from the distribution's: PyYAML's
+# ``yaml``): counted in the metric under this name, no attribute on the event.
+UNKNOWN_PACKAGE = "(unknown)"
 
 
 def _normalized(name: str) -> str:
@@ -409,12 +418,16 @@ SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 EVENTS_METRIC = "python.audit.events"
 DROPPED_METRIC = "python.audit.events.dropped"
 DROP_REASON_KEY = "python.audit.drop.reason"
+PACKAGE_METRIC = "python.audit.package.events"
+BASELINE_METRIC = "python.audit.baseline.new"
+BASELINE_KIND_KEY = "python.audit.baseline.kind"
 
 # The drops decided here; the hook counts its own (its COUNTS names them).
 NO_SPAN = "no_span"
 HOOK_ERROR = "hook_error"
 SPAN_BUDGET = "span_budget"
 NO_LOGS = "no_logs"
+HOUSEKEEPING = "housekeeping"
 SPAN_BUDGET_ATTRIBUTE = "python.audit.span_budget.dropped"
 # The per-span summary of what the budget left out: aligned arrays, one item
 # per event name.
@@ -461,7 +474,15 @@ class Emitter:
         if wanted is None:
             wanted = backend.WALK_IS_SILENT
         self.walk = backend.caller_location if wanted else None
+        self.hide_housekeeping = config.housekeeping == _config.HOUSEKEEPING_HIDE
         self.packages = Packages()
+        # OTEL_PYTHON_AUDITHOOK_BASELINE, or the report's collector: told of
+        # every exported event (imported only when used: start-up, issue 15)
+        self.watcher: Watcher | None = None
+        if config.baseline is not None:
+            from opentelemetry.instrumentation.audithook import _report
+
+            self.watcher = _report.load_baseline(config.baseline, self)
         self.raised_by = backend.raised_by
         self._reported_errors: set[str] = set()
         provider = logger_provider if logger_provider is not None else _logs.get_logger_provider()
@@ -526,13 +547,19 @@ class Emitter:
             if not recording and not self.log_no_span:
                 self.drop(key, NO_SPAN)
                 return
+        walk = self.walk
+        location: Location | None | bool = False
+        if walk is not None:
+            location = self._locate(walk, event)
+            if location is None and self.hide_housekeeping:
+                self.drop(key, HOUSEKEEPING)
+                return
         if recording and not self._within_budget(span, event):
             self.drop(key, SPAN_BUDGET)
             return
         config = self.config
         attrs = _mapping.map_arguments(event, plan.arguments, args, config.max_value_length)
-        if self.walk is not None:
-            self._add_location(self.walk, event, attrs)
+        package = self._attribute(location, attrs) if location is not False else None
         if recording:
             self.seam.add_span_event(span, event, attrs)
         else:
@@ -547,10 +574,18 @@ class Emitter:
                     event_name=event,
                 )
             )
+        if package is not None:
+            category = _config.category_of(event)
+            self.counts.count_package(package, category)
+            watcher = self.watcher
+            if watcher is not None:
+                watcher(event, category, package, attrs, ctx)
 
-    def _add_location(self, walk: Walk, event: str, attrs: dict[str, Any]) -> None:
+    def _locate(self, walk: Walk, event: str) -> Location | None | bool:
+        """The application's frame behind the event, None when there is none
+        (the interpreter's own work), False when it could not be found."""
         try:
-            location = caller_location(walk)
+            return caller_location(walk)
         except Exception as exc:
             # A sandboxing hook may forbid sys._getframe (pure Python): the
             # event still goes out, without its location.
@@ -562,18 +597,25 @@ class Emitter:
                 "could not find the code location of",
                 "the event was exported without it",
             )
-            return
-        if location is not None:
-            attrs[FILE_KEY] = _mapping.clean_text(location[0], self.config.max_value_length)
-            attrs[LINE_KEY] = location[1]
-            attrs[FUNCTION_KEY] = location[2]
-            if location[3] is not None:
-                attrs[IMPORT_MODULE_KEY] = location[3]
-            owner = self.packages.owner(location[0])
-            if owner is not None:
-                attrs[PACKAGE_NAME_KEY] = owner[0]
-                if owner[1] is not None:
-                    attrs[PACKAGE_VERSION_KEY] = owner[1]
+            return False
+
+    def _attribute(self, location: Location | None | bool, attrs: dict[str, Any]) -> str:
+        """Adds the code location and the attribution; the distribution's name."""
+        if type(location) is not tuple:
+            attrs[PACKAGE_NAME_KEY] = INTERPRETER
+            return INTERPRETER
+        attrs[FILE_KEY] = _mapping.clean_text(location[0], self.config.max_value_length)
+        attrs[LINE_KEY] = location[1]
+        attrs[FUNCTION_KEY] = location[2]
+        if location[3] is not None:
+            attrs[IMPORT_MODULE_KEY] = location[3]
+        owner = self.packages.owner(location[0])
+        if owner is None:
+            return UNKNOWN_PACKAGE
+        attrs[PACKAGE_NAME_KEY] = owner[0]
+        if owner[1] is not None:
+            attrs[PACKAGE_VERSION_KEY] = owner[1]
+        return owner[0]
 
     def _within_budget(self, span: Any, name: str) -> bool:
         """Whether the span may take one more event of this name; keeps the count."""
@@ -666,6 +708,25 @@ def create_counters(meter_provider: metrics.MeterProvider | None, state: Any) ->
         unit="{event}",
         description="Selected audit events, sampled or not.",
     )
+
+    def observe_packages(options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(
+                n,
+                OVERFLOW_ATTRIBUTES
+                if key is None
+                else {PACKAGE_NAME_KEY: key[0], _mapping.CATEGORY_KEY: key[1]},
+            )
+            for key, n in state.counts.package_snapshot().items()
+        ]
+
+    meter.create_observable_counter(
+        PACKAGE_METRIC,
+        callbacks=[observe_packages],
+        unit="{event}",
+        description="Exported audit events by the distribution whose code raised them.",
+    )
+
     meter.create_observable_counter(
         DROPPED_METRIC,
         callbacks=[observe_dropped],
@@ -673,3 +734,30 @@ def create_counters(meter_provider: metrics.MeterProvider | None, state: Any) ->
         description="Selected audit events not exported, by reason.",
     )
     return meter
+
+
+def create_baseline_counter(meter: metrics.Meter, state: Any) -> None:
+    """``python.audit.baseline.new``, made only where a baseline is configured
+    (each instrument is a measurable part of an instrumented start-up)."""
+
+    def observe_baseline(options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(
+                n,
+                OVERFLOW_ATTRIBUTES
+                if key is None
+                else {
+                    PACKAGE_NAME_KEY: key[0],
+                    _mapping.CATEGORY_KEY: key[1],
+                    BASELINE_KIND_KEY: key[2],
+                },
+            )
+            for key, n in state.counts.baseline_snapshot().items()
+        ]
+
+    meter.create_observable_counter(
+        BASELINE_METRIC,
+        callbacks=[observe_baseline],
+        unit="{event}",
+        description="Exported audit events outside OTEL_PYTHON_AUDITHOOK_BASELINE.",
+    )

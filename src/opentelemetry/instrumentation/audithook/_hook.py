@@ -130,6 +130,10 @@ _PLAN_LIMIT = 4096
 # of 2000 series, so the SDK never folds names of its own accord.  The C
 # hook's table holds a few more than this.
 MAX_SERIES = 1999
+# Distinct distributions in python.audit.package.events; the rest share the
+# overflow series.  An application has tens of distributions that act, not
+# thousands, and each name multiplies the categories' series.
+MAX_PACKAGES = 50
 
 # On Python 3.11, CPython raises these two while it holds a guard that makes
 # any other thread's sys.settrace() fail with RuntimeError ("Cannot install a
@@ -154,6 +158,40 @@ class Counts:
         self.dropped: dict[tuple[str | None, str], int] = {}
         self._admitted: set[str] = set()
         self._limit = limit
+        # exported events by (distribution, category); None: past MAX_PACKAGES
+        self.packages: dict[tuple[str, str] | None, int] = {}
+        self._packages: set[str] = set()
+        # OTEL_PYTHON_AUDITHOOK_BASELINE: new behaviour by (distribution, category, kind)
+        self.baseline: dict[tuple[str, str, str] | None, int] = {}
+
+    def count_package(self, package: str, category: str) -> None:
+        with self.lock:
+            known = self._packages
+            key: tuple[str, str] | None = (package, category)
+            if package not in known:
+                if len(known) < MAX_PACKAGES:
+                    known.add(package)
+                else:
+                    key = None
+            packages = self.packages
+            packages[key] = packages.get(key, 0) + 1
+
+    def package_snapshot(self) -> dict[tuple[str, str] | None, int]:
+        with self.lock:
+            return dict(self.packages)
+
+    def count_baseline(self, package: str, category: str, kind: str) -> None:
+        """An exported event outside OTEL_PYTHON_AUDITHOOK_BASELINE."""
+        with self.lock:
+            table = self.baseline
+            key: tuple[str, str, str] | None = (package, category, kind)
+            if key not in table and len(table) >= MAX_SERIES:
+                key = None
+            table[key] = table.get(key, 0) + 1
+
+    def baseline_snapshot(self) -> dict[tuple[str, str, str] | None, int]:
+        with self.lock:
+            return dict(self.baseline)
 
     def key(self, name: str) -> str | None:
         """The name to count an event under: itself, or None past the limit."""

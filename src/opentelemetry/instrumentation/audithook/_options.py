@@ -27,6 +27,8 @@ from opentelemetry.instrumentation.audithook._config import (
     EMIT_LOG,
     EMIT_SPAN_EVENT,
     ENV_PREFIX,
+    HOUSEKEEPING_HIDE,
+    HOUSEKEEPING_SHOW,
     NO_SPAN_DROP,
     NO_SPAN_LOG,
     PRESETS,
@@ -35,10 +37,12 @@ from opentelemetry.instrumentation.audithook._config import (
     Selector,
 )
 from opentelemetry.instrumentation.audithook.environment_variables import (
+    OTEL_PYTHON_AUDITHOOK_BASELINE,
     OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW,
     OTEL_PYTHON_AUDITHOOK_CODE_LOCATION,
     OTEL_PYTHON_AUDITHOOK_EMIT,
     OTEL_PYTHON_AUDITHOOK_EVENTS,
+    OTEL_PYTHON_AUDITHOOK_HOUSEKEEPING,
     OTEL_PYTHON_AUDITHOOK_MAX_VALUE_LENGTH,
     OTEL_PYTHON_AUDITHOOK_NO_SPAN,
     OTEL_PYTHON_AUDITHOOK_PURE_PYTHON,
@@ -333,6 +337,21 @@ def _boolean(auto: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
     return from_env, from_arg
 
 
+def _path() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A file's path; empty means none.  (Whether the file reads is found
+    out where it is read, at instrument().)"""
+
+    def from_env(var: str, raw: str, default: str | None) -> str | None:
+        return raw.strip() or None
+
+    def from_arg(name: str, value: object) -> str:
+        if type(value) is not str or not value.strip():
+            raise ValueError(f"{name} must be a non-empty str (a file's path), got {value!r}")
+        return value.strip()
+
+    return from_env, from_arg
+
+
 def _option(
     field: str,
     variable: str,
@@ -362,6 +381,9 @@ OPTIONS: tuple[Option, ...] = (
     _option("no_span", OTEL_PYTHON_AUDITHOOK_NO_SPAN, _choice(NO_SPAN_LOG, NO_SPAN_DROP)),
     _option("capture_raw", OTEL_PYTHON_AUDITHOOK_CAPTURE_RAW, _selectors(allow_empty=True)),
     _option("code_location", OTEL_PYTHON_AUDITHOOK_CODE_LOCATION, _boolean(auto=True)),
+    _option("housekeeping", OTEL_PYTHON_AUDITHOOK_HOUSEKEEPING,
+            _choice(HOUSEKEEPING_HIDE, HOUSEKEEPING_SHOW)),
+    _option("baseline", OTEL_PYTHON_AUDITHOOK_BASELINE, _path()),
     # the hook is installed once per process: no keyword could change it later
     _option("pure_python", OTEL_PYTHON_AUDITHOOK_PURE_PYTHON, _boolean(auto=False),
             keyword=None),

@@ -164,6 +164,48 @@ Default: ``auto``.
 Example: ``false``
 """
 
+OTEL_PYTHON_AUDITHOOK_HOUSEKEEPING = "OTEL_PYTHON_AUDITHOOK_HOUSEKEEPING"
+"""
+.. envvar:: OTEL_PYTHON_AUDITHOOK_HOUSEKEEPING
+
+What to do with the interpreter's own work: events raised with no frame
+outside the standard library and this package on the stack (the ``exec`` of
+each standard-library module imported, the ``open`` of the script that
+``python app.py`` runs, a temporary directory's clean-up at exit).  ``hide``
+drops them from span events and log records, counted in
+``python.audit.events.dropped`` with reason ``housekeeping`` (metrics still
+count them in ``python.audit.events``); ``show`` exports them, with
+``python.audit.package.name`` set to ``(interpreter)``.  It needs the frame
+walk of code location (``OTEL_PYTHON_AUDITHOOK_CODE_LOCATION``, on by
+default with the C hook): where that is off, nothing is hidden.  A program
+made only of the standard library (``python -m http.server``) has no frame
+of its own: use ``show`` for it.
+
+Default: ``hide``.
+Example: ``show``
+"""
+
+OTEL_PYTHON_AUDITHOOK_BASELINE = "OTEL_PYTHON_AUDITHOOK_BASELINE"
+"""
+.. envvar:: OTEL_PYTHON_AUDITHOOK_BASELINE
+
+The path of a JSON report written by ``python -m
+opentelemetry.instrumentation.audithook report --json PATH -- ...``: the
+behaviour this service is known to have (per distribution: the directories of
+the files it touches, the hosts and ports it connects to, the commands it
+runs, the native libraries and dynamic code it loads, what it does at
+import).  An exported event outside it is new behaviour: it also becomes a
+WARN log record with ``event_name`` ``python.audit.baseline.new`` (once per
+new behaviour) and is counted in the counter ``python.audit.baseline.new``
+(attributes ``python.audit.package.name``, ``python.audit.category`` and
+``python.audit.baseline.kind``).  Nothing is blocked.  A file that cannot be
+read or parsed is reported in a warning, and no alert is raised.  It needs the
+attribution that the frame walk gives (on by default with the C hook).
+
+Default: none.
+Example: ``/etc/myservice/audit-baseline.json``
+"""
+
 OTEL_PYTHON_AUDITHOOK_PURE_PYTHON = "OTEL_PYTHON_AUDITHOOK_PURE_PYTHON"
 """
 .. envvar:: OTEL_PYTHON_AUDITHOOK_PURE_PYTHON
