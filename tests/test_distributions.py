@@ -54,6 +54,25 @@ def _phonehome(root: pathlib.Path) -> pathlib.Path:
     return src
 
 
+def _oddname(root: pathlib.Path) -> pathlib.Path:
+    """A distribution whose import name is not its name (as PyYAML's is yaml)."""
+    src = root / "oddname-src"
+    (src / "oddmod").mkdir(parents=True)
+    (src / "pyproject.toml").write_text(
+        "[build-system]\n"
+        'requires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+        "[project]\n"
+        'name = "Odd.Name"\nversion = "0.3"\n'
+        "[tool.setuptools]\n"
+        'packages = ["oddmod"]\n'
+    )
+    (src / "oddmod" / "__init__.py").write_text(
+        "import socket\n_s = socket.socket()\n_s.connect_ex(('127.0.0.1', 7))\n_s.close()\n"
+    )
+    return src
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """A virtualenv with urllib3 from the index and phonehome built here; the
@@ -73,7 +92,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         "\n".join(site.getsitepackages() + [site.getusersitepackages()]) + "\n"
     )
     _pip(python, "--ignore-installed", "--no-deps", URLLIB3)
-    _pip(python, "--no-deps", "--no-build-isolation", str(_phonehome(root)))
+    _pip(python, "--no-deps", "--no-build-isolation", str(_phonehome(root)), str(_oddname(root)))
     return python
 
 
@@ -113,6 +132,7 @@ import urllib3
 with span("work"):
     import phonehome
     urllib3.PoolManager().request("GET", "http://127.0.0.1:{server}/")
+    import oddmod
 dump()
 """,
         tmp_path,
@@ -120,7 +140,7 @@ dump()
         python=str(venv),
         kwargs={"events": "socket.connect", "code_location": True},
     )
-    at_import, by_client = t.events("work", "socket.connect")
+    at_import, by_client, odd = t.events("work", "socket.connect")
     # the distribution built here, at import
     assert at_import["python.audit.package.name"] == "phonehome"
     assert at_import["python.audit.package.version"] == PHONEHOME_VERSION
@@ -138,7 +158,10 @@ dump()
         p["attributes"]["python.audit.package.name"]: p["value"]
         for p in t.points("python.audit.package.events", **{"python.audit.category": "network"})
     }
-    assert points == {"phonehome": 1, "urllib3": 1}
+    assert points == {"phonehome": 1, "urllib3": 1, "(unknown)": 1}
+    # a distribution whose import name is not its name: not guessed at run time
+    assert "python.audit.package.name" not in odd
+    assert odd["python.audit.import.module"] == "oddmod"
 
 
 def test_the_report_names_each_distribution(
@@ -150,7 +173,7 @@ def test_the_report_names_each_distribution(
 
     script = tmp_path / "app.py"
     script.write_text(
-        f"import urllib3, phonehome\nurllib3.PoolManager().request('GET', 'http://127.0.0.1:{server}/')\n"
+        f"import urllib3, phonehome, oddmod\nurllib3.PoolManager().request('GET', 'http://127.0.0.1:{server}/')\n"
     )
     env = clean_env()
     proc = subprocess.run(
@@ -176,6 +199,9 @@ def test_the_report_names_each_distribution(
     assert f"phonehome {PHONEHOME_VERSION}\n  hosts:\n    127.0.0.1:9\n" in out
     assert "  at import:\n    phonehome: hosts 127.0.0.1:9\n" in out
     assert f"urllib3 {version}\n" in out
+    # at run time (unknown); the report places it from its metadata at exit
+    assert "odd-name 0.3\n  hosts:\n    127.0.0.1:7\n" in out
+    assert "(unknown)" not in out
     # pip itself: a real command, its own distribution's behaviour
     proc = subprocess.run(
         [str(venv), "-m", "opentelemetry.instrumentation.audithook", "report", "--json",

@@ -139,6 +139,8 @@ class Collector:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.packages: dict[str, dict[str, Any]] = {}
+        # (unknown): by the file whose code raised the event, placed at exit
+        self.unplaced: dict[str, dict[str, Any]] = {}
 
     def __call__(
         self, event: str, category: str, package: str, attrs: dict[str, Any], ctx: Any
@@ -148,10 +150,18 @@ class Collector:
             return
         kind, item = found
         module = attrs.get(_emit.IMPORT_MODULE_KEY)
+        table, key = self.packages, package
+        code_file = attrs.get(_emit.FILE_KEY)
+        if package == _emit.UNKNOWN_PACKAGE and type(code_file) is str:
+            table, key = self.unplaced, code_file
         with self.lock:
-            entry = self.packages.get(package)
+            entry = table.get(key)
             if entry is None:
-                entry = self.packages[package] = _new_package(attrs.get(_emit.PACKAGE_VERSION_KEY))
+                if table is self.unplaced and len(table) >= MAX_ITEMS:
+                    table, key = self.packages, package
+                    entry = table.get(key)
+            if entry is None:
+                entry = table[key] = _new_package(attrs.get(_emit.PACKAGE_VERSION_KEY))
             self._add(entry[kind], item, attrs.get("file.path") if kind == "files" else None)
             if type(module) is str:
                 self._add(entry["import_time"], f"{module}: {kind} {item}", None)
@@ -172,6 +182,56 @@ class Collector:
         # a forked child reports what it does itself, not its parent's part
         self.lock = threading.Lock()
         self.packages = {}
+        self.unplaced = {}
+
+    def place_the_unknown(self) -> None:
+        """At exit, with the hook disarmed (its file reads are not the
+        program's): the distributions whose import name is not their name
+        (PyYAML's ``yaml``), found in their metadata."""
+        with self.lock:
+            unplaced, self.unplaced = self.unplaced, {}
+        if not unplaced:
+            return
+        owners = _owners_from_metadata(list(unplaced))
+        parts = []
+        for code_file, entry in unplaced.items():
+            name, version = owners.get(code_file, (_emit.UNKNOWN_PACKAGE, None))
+            entry["version"] = version
+            parts.append({"packages": {name: entry}})
+        with self.lock:
+            parts.append({"packages": self.packages})
+            self.packages = merge(parts)
+
+
+def _owners_from_metadata(files: list[str]) -> dict[str, tuple[str, str | None]]:
+    """(name, version) of each file's distribution, from the RECORD files of
+    the distributions that provide its top-level name."""
+    import importlib.metadata
+
+    try:
+        by_top = importlib.metadata.packages_distributions()
+    except Exception:  # a broken installation: the report says (unknown)
+        return {}
+    roots = sorted((os.path.join(p, "") for p in sys.path if p), key=len, reverse=True)
+    found: dict[str, tuple[str, str | None]] = {}
+    for code_file in files:
+        root = next((r for r in roots if code_file.startswith(r)), None)
+        if root is None:
+            continue
+        relative = code_file[len(root) :]
+        top = relative.split(os.sep, 1)[0].partition(".")[0]
+        for name in dict.fromkeys(by_top.get(top, ())):
+            try:
+                dist = importlib.metadata.distribution(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+            # several distributions may share a top-level name (google/)
+            owned = {str(f) for f in dist.files or ()}
+            if relative in owned or len(by_top.get(top, ())) == 1:
+                normalized = _emit._normalized(dist.metadata["Name"] or name)
+                found[code_file] = (normalized.replace("_", "-"), dist.version)
+                break
+    return found
 
 
 def start_child() -> None:
@@ -199,6 +259,10 @@ def start_child() -> None:
 
     def write() -> None:
         instrumentor.uninstrument()
+        try:
+            collector.place_the_unknown()
+        except Exception as exc:  # what is placed is a bonus; the report goes out
+            _config.warning("report: could not place every file's distribution: %s", exc)
         path = os.path.join(directory, f"{os.getpid()}-{time.monotonic_ns()}.json")
         with collector.lock:
             text = json.dumps(
