@@ -251,7 +251,7 @@ def worker(variant: str, case: str, n: int) -> dict[str, float]:
             from opentelemetry.instrumentation.audithook import _emit
 
             # the walk stays (code location); only the distribution lookup goes
-            _emit.Packages.owner = lambda self, filename: None  # type: ignore[method-assign]
+            _emit.owner_lookup = lambda finders=None: lambda filename: None
         tracer = _setup(
             variant,
             events="builtins.id",
@@ -449,14 +449,19 @@ def _startup_instructions(variant: str) -> int | None:
 
 
 def _pickle_instructions(variant: str, n: int) -> float | None:
-    """Instructions per pickle round trip: two worker runs that differ by
-    ``n`` round trips (times the worker's three repeats), subtracted."""
+    """Instructions per pickle round trip (``_per_op_instructions``)."""
+    return _per_op_instructions(variant, "pickle", n, 100)
+
+
+def _per_op_instructions(variant: str, case: str, n: int, base: int) -> float | None:
+    """Instructions per operation of a worker case: two worker runs that
+    differ by ``n`` operations (times the worker's three repeats), subtracted."""
     counts = [
         _instructions(
-            [sys.executable, os.path.abspath(__file__), "--worker", variant, "pickle", str(size)],
+            [sys.executable, os.path.abspath(__file__), "--worker", variant, case, str(size)],
             dict(os.environ),
         )
-        for size in (100, 100 + n)
+        for size in (base, base + n)
     ]
     if counts[0] is None or counts[1] is None:
         return None
@@ -699,6 +704,22 @@ def main() -> None:
             if c_trip and none_trip
             else "not counted (--quick, or no valgrind)",
             "<= 1.05",
+        )
+    )
+    # the time rows of (g) are the difference of two noisy timings: counted too
+    per_event = {
+        case: None if args.quick else _per_op_instructions("c", case, 1000, 200)
+        for case in ("spans", "spans_unattributed")
+    }
+    attributed, unattributed = per_event["spans"], per_event["spans_unattributed"]
+    rows.append(
+        (
+            "(g) attribution, instructions per exported span event (callgrind), c",
+            f"+{attributed - unattributed:.0f}"
+            f" ({attributed / 1e3:.1f}k / {unattributed / 1e3:.1f}k)"
+            if attributed and unattributed
+            else "not counted (--quick, or no valgrind)",
+            "",
         )
     )
     for label, value, target in rows:

@@ -8,7 +8,7 @@ import sys
 from importlib.machinery import FileFinder, SourceFileLoader
 
 from conftest import Runner
-from opentelemetry.instrumentation.audithook._emit import APPLICATION, Packages
+from opentelemetry.instrumentation.audithook._emit import APPLICATION, owner_lookup
 
 
 def _site(root: pathlib.Path) -> pathlib.Path:
@@ -36,25 +36,25 @@ def _listed(site: pathlib.Path) -> dict[str, FileFinder]:
 
 def test_a_file_belongs_to_the_distribution_of_its_import_path(tmp_path: pathlib.Path) -> None:
     site = _site(tmp_path)
-    packages = Packages(_listed(site))
-    assert packages.owner(str(site / "phonehome/net.py")) == ("phonehome", "1.4.2")
-    assert packages.owner(str(site / "opentelemetry/instrumentation/demo/__init__.py")) == (
+    owner = owner_lookup(_listed(site))
+    assert owner(str(site / "phonehome/net.py")) == ("phonehome", "1.4.2")
+    assert owner(str(site / "opentelemetry/instrumentation/demo/__init__.py")) == (
         "opentelemetry-instrumentation-demo",
         "0.9b0",
     )
     # an import name that is not the distribution's name: not guessed
-    assert packages.owner(str(site / "yamlish/__init__.py")) is None
-    assert packages.owner(str(tmp_path / "app.py")) == (APPLICATION, None)
+    assert owner(str(site / "yamlish/__init__.py")) is None
+    assert owner(str(tmp_path / "app.py")) == (APPLICATION, None)
 
 
 def test_a_directory_not_listed_yet_is_looked_at_again(tmp_path: pathlib.Path) -> None:
     site = _site(tmp_path)
     finder = FileFinder(str(site), (SourceFileLoader, [".py"]))
     finders = {str(site): finder}
-    packages = Packages(finders)
-    assert packages.owner(str(site / "phonehome/a.py")) == (APPLICATION, None)  # not listed yet
+    owner = owner_lookup(finders)
+    assert owner(str(site / "phonehome/a.py")) == (APPLICATION, None)  # not listed yet
     finder.find_spec("phonehome")
-    assert packages.owner(str(site / "phonehome/net.py")) == ("phonehome", "1.4.2")
+    assert owner(str(site / "phonehome/net.py")) == ("phonehome", "1.4.2")
 
 
 def test_a_users_finder_is_never_read(tmp_path: pathlib.Path) -> None:
@@ -63,8 +63,8 @@ def test_a_users_finder_is_never_read(tmp_path: pathlib.Path) -> None:
         def _path_cache(self) -> set[str]:
             raise AssertionError("user code ran")
 
-    packages = Packages({str(tmp_path): Finder()})
-    assert packages.owner(str(tmp_path / "x.py")) == (APPLICATION, None)
+    owner = owner_lookup({str(tmp_path): Finder()})
+    assert owner(str(tmp_path / "x.py")) == (APPLICATION, None)
 
 
 def test_events_carry_the_package_and_the_importing_module(

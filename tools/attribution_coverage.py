@@ -1,4 +1,4 @@
-"""How well attribution places files: ``_emit.Packages.owner`` against the
+"""How well attribution places files: ``_emit.owner_lookup()`` against the
 RECORD of every installed distribution (the ground truth it may not read in
 the hook), over their ``.py`` files.  Run it in the environment to measure:
 
@@ -13,7 +13,7 @@ import sys
 import time
 from importlib.metadata import distributions
 
-from opentelemetry.instrumentation.audithook._emit import APPLICATION, Packages
+from opentelemetry.instrumentation.audithook._emit import APPLICATION, owner_lookup
 
 
 def _normalized(name: str) -> str:
@@ -22,8 +22,8 @@ def _normalized(name: str) -> str:
 
 def main() -> None:
     started = time.perf_counter()
-    packages = Packages()
-    packages.owner(os.__file__)  # builds the index
+    owner = owner_lookup()
+    owner(os.__file__)  # builds the index
     built = time.perf_counter() - started
     right = wrong = unplaced = 0
     misses: dict[str, set[str]] = {}
@@ -33,15 +33,15 @@ def main() -> None:
             relative = str(file)
             if not relative.endswith(".py") or relative.startswith(".."):
                 continue
-            owner = packages.owner(str(dist.locate_file(file)))
-            if owner is None or owner[0] == APPLICATION:
+            found = owner(str(dist.locate_file(file)))
+            if found is None or found[0] == APPLICATION:
                 unplaced += 1
                 misses.setdefault(name, set()).add(relative.split("/", 1)[0])
-            elif owner[0] == name:
+            elif found[0] == name:
                 right += 1
             else:
                 wrong += 1
-                misses.setdefault(f"{name} (as {owner[0]})", set()).add(relative.split("/", 1)[0])
+                misses.setdefault(f"{name} (as {found[0]})", set()).add(relative.split("/", 1)[0])
     print(f"index built in {built * 1e3:.2f} ms (Python {sys.version.split()[0]})")
     print(f".py files: {right} right, {wrong} wrong, {unplaced} not placed")
     for key, tops in sorted(misses.items()):

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     Lookup = Callable[[str, str], Any]
     Location = tuple[str, int, str, str | None]
     Walk = Callable[[dict[str, bool], Callable[[str], bool]], Location | None]
+    # (distribution name, version)
+    Owner = tuple[str, str | None]
     # (event, category, distribution, attributes, context) of an exported event
     Watcher = Callable[[str, str, str, dict[str, Any], Any], None]
 
@@ -349,59 +351,45 @@ def _normalized(name: str) -> str:
     return name.replace("-", "_").replace(".", "_").lower()
 
 
-class Packages:
-    """(name, version) of the distribution that owns a file, from the
-    import system's directory listings: no file read, no audit event."""
+def owner_lookup(finders: dict[str, Any] | None = None) -> Callable[[str], Owner | None]:
+    """``owner(filename)``: (name, version) of the file's distribution,
+    (APPLICATION, None) outside every directory that holds distributions,
+    None when a distribution's directory holds it but no name matches.  From
+    the import system's directory listings: no file read, no audit event.
 
-    def __init__(self, finders: dict[str, Any] | None = None) -> None:
-        self._finders = sys.path_importer_cache if finders is None else finders
-        # (root with a trailing separator, normalized name -> (name, version)),
-        # longest root first
-        self._roots: list[tuple[str, dict[str, tuple[str, str]]]] = []
-        self._seen: set[str] = set()
-        self._files: dict[str, tuple[str, str | None] | None] = {}
+    (Closures rather than a class: defining a class is a measurable part of
+    every instrumented start-up, issue 15.)"""
+    listings = sys.path_importer_cache if finders is None else finders
+    # (root with a trailing separator, normalized name -> (name, version)),
+    # longest root first
+    roots: list[tuple[str, dict[str, tuple[str, str]]]] = []
+    seen: set[str] = set()
+    files: dict[str, Owner | None] = {}
 
-    def owner(self, filename: str) -> tuple[str, str | None] | None:
-        """(name, version) of the file's distribution, (APPLICATION, None)
-        outside every directory that holds distributions, None when a
-        distribution's directory holds it but no name matches."""
-        files = self._files
-        if filename in files:
-            return files[filename]
-        if len(files) >= _CACHE_LIMIT:
-            files.clear()
-        found = self._find(filename)
-        if found is not None and found[0] is APPLICATION and len(self._seen) < len(self._finders):
-            # a directory imported from since the last look
-            self._refresh()
-            found = self._find(filename)
-        files[filename] = found
-        return found
-
-    def _refresh(self) -> None:
-        for entry, finder in list(self._finders.items()):
-            if entry in self._seen or type(entry) is not str:
+    def refresh() -> None:
+        for entry, finder in list(listings.items()):
+            if entry in seen or type(entry) is not str:
                 continue
             if type(finder) is not FileFinder:
                 # zip files, None, a user's finder (whose attributes could run
                 # its code): no listing to read
-                self._seen.add(entry)
+                seen.add(entry)
                 continue
             names = finder._path_cache  # type: ignore[attr-defined]
             if type(names) is not set or not names:
                 continue  # not listed yet: look again later
-            self._seen.add(entry)
+            seen.add(entry)
             dists: dict[str, tuple[str, str]] = {}
             for name in names:
                 if type(name) is str and name.endswith(".dist-info"):
                     dist, _, version = name[: -len(".dist-info")].partition("-")
                     dists[_normalized(dist)] = (_normalized(dist).replace("_", "-"), version)
             if dists:
-                self._roots.append((os.path.join(entry, ""), dists))
-        self._roots.sort(key=lambda root: -len(root[0]))
+                roots.append((os.path.join(entry, ""), dists))
+        roots.sort(key=lambda root: -len(root[0]))
 
-    def _find(self, filename: str) -> tuple[str, str | None] | None:
-        for root, dists in self._roots:
+    def find(filename: str) -> Owner | None:
+        for root, dists in roots:
             if filename.startswith(root):
                 parts = filename[len(root) :].split(os.sep)
                 parts[-1] = parts[-1].partition(".")[0]
@@ -411,6 +399,21 @@ class Packages:
                         return found
                 return None
         return (APPLICATION, None)
+
+    def owner(filename: str) -> Owner | None:
+        if filename in files:
+            return files[filename]
+        if len(files) >= _CACHE_LIMIT:
+            files.clear()
+        found = find(filename)
+        if found is not None and found[0] is APPLICATION and len(seen) < len(listings):
+            # a directory imported from since the last look
+            refresh()
+            found = find(filename)
+        files[filename] = found
+        return found
+
+    return owner
 
 
 SCOPE = "opentelemetry.instrumentation.audithook"
@@ -475,7 +478,7 @@ class Emitter:
             wanted = backend.WALK_IS_SILENT
         self.walk = backend.caller_location if wanted else None
         self.hide_housekeeping = config.housekeeping == _config.HOUSEKEEPING_HIDE
-        self.packages = Packages()
+        self.owner = owner_lookup()
         # OTEL_PYTHON_AUDITHOOK_BASELINE, or the report's collector: told of
         # every exported event (imported only when used: start-up, issue 15)
         self.watcher: Watcher | None = None
@@ -575,7 +578,7 @@ class Emitter:
                 )
             )
         if package is not None:
-            category = _config.category_of(event)
+            category = plan.category
             self.counts.count_package(package, category)
             watcher = self.watcher
             if watcher is not None:
@@ -609,7 +612,7 @@ class Emitter:
         attrs[FUNCTION_KEY] = location[2]
         if location[3] is not None:
             attrs[IMPORT_MODULE_KEY] = location[3]
-        owner = self.packages.owner(location[0])
+        owner = self.owner(location[0])
         if owner is None:
             return UNKNOWN_PACKAGE
         attrs[PACKAGE_NAME_KEY] = owner[0]

@@ -165,15 +165,19 @@ class Counts:
         self.baseline: dict[tuple[str, str, str] | None, int] = {}
 
     def count_package(self, package: str, category: str) -> None:
+        key: tuple[str, str] | None = (package, category)
         with self.lock:
+            packages = self.packages
+            n = packages.get(key)
+            if n is not None:
+                packages[key] = n + 1
+                return
             known = self._packages
-            key: tuple[str, str] | None = (package, category)
             if package not in known:
                 if len(known) < MAX_PACKAGES:
                     known.add(package)
                 else:
                     key = None
-            packages = self.packages
             packages[key] = packages.get(key, 0) + 1
 
     def package_snapshot(self) -> dict[tuple[str, str] | None, int]:
@@ -211,13 +215,23 @@ class Counts:
 class Plan:
     """What the hook does with one selected event name."""
 
-    __slots__ = ("rules", "key", "_arguments")
+    __slots__ = ("rules", "key", "_arguments", "_category")
 
     def __init__(self, rules: Rules, key: str | None) -> None:
         self.rules = rules
         # the name it is counted under; None: the overflow series
         self.key = key
         self._arguments: _mapping.ArgumentKeys | None = None
+        self._category: str | None = None
+
+    @property
+    def category(self) -> str:
+        """The name's category, found on its first exported event (the
+        catalog's packed entry is split at each lookup)."""
+        category = self._category
+        if category is None:
+            category = self._category = _config.category_of(self.rules.event)
+        return category
 
     @property
     def arguments(self) -> _mapping.ArgumentKeys:
