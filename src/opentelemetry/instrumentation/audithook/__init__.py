@@ -205,7 +205,9 @@ class AuditHookInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 self._meters[key] = _emit.create_counters(meter_provider, state)
             if config.baseline is not None and key not in self._baseline_meters:
                 self._baseline_meters.add(key)
-                _emit.create_baseline_counter(self._meters[key], state)
+                from opentelemetry.instrumentation.audithook import _report
+
+                _report.create_baseline_counter(self._meters[key], state)
             state.install(config.pure_python, _emit.SEAM.context_args)
             if state.impl is not None:
                 state.arm(

@@ -32,11 +32,35 @@ from opentelemetry.instrumentation.audithook.version import __version__
 if TYPE_CHECKING:
     from opentelemetry.instrumentation.audithook._backend import Backend
 
+    class Seam:
+        """What we reach through private names, or through the public
+        fallbacks (at run time a SimpleNamespace: a class costs every
+        instrumented start-up its definition, issue 15)."""
+
+        # whether instrumentation is suppressed in the context (the SDK's exporters)
+        suppressed: Callable[[Any], bool]
+        # the span in the context, INVALID_SPAN if none
+        current_span: Callable[[Any], Any]
+        add_span_event: Callable[[Any, str, dict[str, Any]], None]
+        # the span's event limit
+        max_span_events: Callable[[Any], int]
+        # whether log records given to the provider go anywhere
+        logs_exported: Callable[[Any], bool]
+        # (context variable, suppress keys, span key, the API's
+        # NonRecordingSpan) for the hook; None first when it must ask Python
+        context_args: tuple[Any, tuple[Any, ...], Any, type | None]
+        # the private names found (for tests and the ``config`` command)
+        private: frozenset[str]
+
     Lookup = Callable[[str, str], Any]
     Location = tuple[str, int, str, str | None]
     Walk = Callable[[dict[str, bool], Callable[[str], bool]], Location | None]
     # (distribution name, version)
     Owner = tuple[str, str | None]
+    # One span's budget is a list, [cap, total, dropped, {name: exported},
+    # {name: dropped}]: a class of five fields would cost every instrumented
+    # start-up its definition (issue 15).
+    SpanBudget = list[Any]
     # (event, category, distribution, attributes, context) of an exported event
     Watcher = Callable[[str, str, str, dict[str, Any], Any], None]
 
@@ -82,46 +106,6 @@ def _find(lookup: Lookup, module: str, name: str) -> Any:
         return None
 
 
-class Seam:
-    """What we reach through private names, or through the public fallbacks."""
-
-    # a plain class: a NamedTuple costs as much to define as a module to import
-    __slots__ = (
-        "suppressed",
-        "current_span",
-        "add_span_event",
-        "max_span_events",
-        "logs_exported",
-        "context_args",
-        "private",
-    )
-
-    def __init__(
-        self,
-        suppressed: Callable[[Any], bool],
-        current_span: Callable[[Any], Any],
-        add_span_event: Callable[[Any, str, dict[str, Any]], None],
-        max_span_events: Callable[[Any], int],
-        logs_exported: Callable[[Any], bool],
-        context_args: tuple[Any, tuple[Any, ...], Any, type | None],
-        private: frozenset[str],
-    ) -> None:
-        # whether instrumentation is suppressed in the context (the SDK's exporters)
-        self.suppressed = suppressed
-        # the span in the context, INVALID_SPAN if none
-        self.current_span = current_span
-        self.add_span_event = add_span_event
-        # the span's event limit
-        self.max_span_events = max_span_events
-        # whether log records given to the provider go anywhere
-        self.logs_exported = logs_exported
-        # (context variable, suppress keys, span key, the API's NonRecordingSpan)
-        # for the hook; None first when it must ask Python instead
-        self.context_args = context_args
-        # the private names found (for tests and the ``config`` command)
-        self.private = private
-
-
 def build_seam(lookup: Lookup = _import_lookup) -> Seam:
     found: set[str] = set()
 
@@ -165,7 +149,7 @@ def build_seam(lookup: Lookup = _import_lookup) -> Seam:
         found.add("_RUNTIME_CONTEXT")
         fast = (var, (suppress_key, plain_key), span_key, trace.NonRecordingSpan)
 
-    return Seam(
+    seam: Seam = types.SimpleNamespace(  # type: ignore[assignment]
         suppressed=suppressed,
         current_span=current_span,
         add_span_event=add_span_event,
@@ -174,6 +158,7 @@ def build_seam(lookup: Lookup = _import_lookup) -> Seam:
         context_args=fast,
         private=frozenset(found),
     )
+    return seam
 
 
 def _public_max_events(span: Any) -> int:
@@ -446,17 +431,6 @@ _TRACKED_SPANS = 1024
 _SUMMARY_NAMES = 32
 
 
-class _SpanBudget:
-    __slots__ = ("cap", "total", "dropped", "by_name", "dropped_by_name")
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.total = 0
-        self.dropped = 0
-        self.by_name: dict[str, int] = {}
-        self.dropped_by_name: dict[str, int] = {}
-
-
 class Emitter:
     """Turns selected events into telemetry for one instrument() configuration."""
 
@@ -508,7 +482,7 @@ class Emitter:
         self.planner = _hook.Planner(config, counts, backend, need_span)
         self._unsee = backend.unsee
         self._budget_lock = threading.Lock()
-        self._budgets: dict[int, _SpanBudget] = {}
+        self._budgets: dict[int, SpanBudget] = {}
 
     def drop(self, event: str | None, reason: str) -> None:
         """An event the hook let through, dropped here: counted, and not a
@@ -629,20 +603,20 @@ class Emitter:
             if spent is None:
                 if len(budgets) >= _TRACKED_SPANS:
                     budgets.clear()
-                spent = budgets[key] = _SpanBudget(self.seam.max_span_events(span) * 3 // 4)
-            per_name = spent.by_name.get(name, 0)
+                cap = self.seam.max_span_events(span) * 3 // 4
+                spent = budgets[key] = [cap, 0, 0, {}, {}]
+            cap, total, dropped, exported, by_name = spent
+            per_name = exported.get(name, 0)
             budget = self.config.span_event_budget
-            if spent.total >= spent.cap or (budget > 0 and per_name >= budget):
-                spent.dropped += 1
-                dropped = spent.dropped
-                by_name = spent.dropped_by_name
+            if total >= cap or (budget > 0 and per_name >= budget):
+                dropped = spent[2] = dropped + 1
                 if name in by_name or len(by_name) < _SUMMARY_NAMES:
                     by_name[name] = by_name.get(name, 0) + 1
                 names = tuple(by_name)
                 counts = tuple(by_name.values())
             else:
-                spent.by_name[name] = per_name + 1
-                spent.total += 1
+                exported[name] = per_name + 1
+                spent[1] = total + 1
                 return True
         # one call: one lock and one check of the span's attribute limits
         span.set_attributes(
@@ -737,30 +711,3 @@ def create_counters(meter_provider: metrics.MeterProvider | None, state: Any) ->
         description="Selected audit events not exported, by reason.",
     )
     return meter
-
-
-def create_baseline_counter(meter: metrics.Meter, state: Any) -> None:
-    """``python.audit.baseline.new``, made only where a baseline is configured
-    (each instrument is a measurable part of an instrumented start-up)."""
-
-    def observe_baseline(options: CallbackOptions) -> Iterable[Observation]:
-        return [
-            Observation(
-                n,
-                OVERFLOW_ATTRIBUTES
-                if key is None
-                else {
-                    PACKAGE_NAME_KEY: key[0],
-                    _mapping.CATEGORY_KEY: key[1],
-                    BASELINE_KIND_KEY: key[2],
-                },
-            )
-            for key, n in state.counts.baseline_snapshot().items()
-        ]
-
-    meter.create_observable_counter(
-        BASELINE_METRIC,
-        callbacks=[observe_baseline],
-        unit="{event}",
-        description="Exported audit events outside OTEL_PYTHON_AUDITHOOK_BASELINE.",
-    )

@@ -161,8 +161,6 @@ class Counts:
         # exported events by (distribution, category); None: past MAX_PACKAGES
         self.packages: dict[tuple[str, str] | None, int] = {}
         self._packages: set[str] = set()
-        # OTEL_PYTHON_AUDITHOOK_BASELINE: new behaviour by (distribution, category, kind)
-        self.baseline: dict[tuple[str, str, str] | None, int] = {}
 
     def count_package(self, package: str, category: str) -> None:
         key: tuple[str, str] | None = (package, category)
@@ -183,19 +181,6 @@ class Counts:
     def package_snapshot(self) -> dict[tuple[str, str] | None, int]:
         with self.lock:
             return dict(self.packages)
-
-    def count_baseline(self, package: str, category: str, kind: str) -> None:
-        """An exported event outside OTEL_PYTHON_AUDITHOOK_BASELINE."""
-        with self.lock:
-            table = self.baseline
-            key: tuple[str, str, str] | None = (package, category, kind)
-            if key not in table and len(table) >= MAX_SERIES:
-                key = None
-            table[key] = table.get(key, 0) + 1
-
-    def baseline_snapshot(self) -> dict[tuple[str, str, str] | None, int]:
-        with self.lock:
-            return dict(self.baseline)
 
     def key(self, name: str) -> str | None:
         """The name to count an event under: itself, or None past the limit."""

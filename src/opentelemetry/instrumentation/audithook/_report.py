@@ -40,7 +40,7 @@ from typing import Any
 
 from opentelemetry import _logs
 
-from opentelemetry.instrumentation.audithook import _config, _emit
+from opentelemetry.instrumentation.audithook import _config, _emit, _mapping
 from opentelemetry.instrumentation.audithook.version import __version__
 
 FORMAT = "opentelemetry-instrumentation-audithook/report/1"
@@ -58,6 +58,8 @@ _TITLES = {
 MAX_ITEMS = 1000
 # Baseline alerts remembered, so that each new behaviour is logged once.
 _MAX_ALERTS = 4096
+# Series of python.audit.baseline.new; the rest share the overflow series.
+_MAX_SERIES = 1999
 # Where a child process writes its part (set by ``run`` for the children).
 REPORT_DIR_VARIABLE = "_OTEL_PYTHON_AUDITHOOK_REPORT_DIR"
 BASELINE_EVENT = "python.audit.baseline.new"
@@ -479,6 +481,26 @@ class Baseline:
         self.emitter = emitter
         self.alerted: set[tuple[str, str, str]] = set()
         self.lock = threading.Lock()
+        # new behaviour by (distribution, category, kind); None: the overflow series
+        self.counts: dict[tuple[str, str, str] | None, int] = {}
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # the child is a new process: its counts start at zero
+        self.lock = threading.Lock()
+        self.counts = {}
+
+    def count(self, package: str, category: str, kind: str) -> None:
+        with self.lock:
+            table = self.counts
+            key: tuple[str, str, str] | None = (package, category, kind)
+            if key not in table and len(table) >= _MAX_SERIES:
+                key = None
+            table[key] = table.get(key, 0) + 1
+
+    def snapshot(self) -> dict[tuple[str, str, str] | None, int]:
+        with self.lock:
+            return dict(self.counts)
 
     def __call__(
         self, event: str, category: str, package: str, attrs: dict[str, Any], ctx: Any
@@ -494,7 +516,7 @@ class Baseline:
         for key in keys:
             if key in self.known:
                 continue
-            self.emitter.counts.count_baseline(package, category, key[1])
+            self.count(package, category, key[1])
             with self.lock:
                 if key in self.alerted or len(self.alerted) >= _MAX_ALERTS:
                     continue
@@ -534,3 +556,34 @@ def load_baseline(path: str, emitter: Any) -> Baseline | None:
         )
         return None
     return Baseline(known, emitter)
+
+
+def create_baseline_counter(meter: Any, state: Any) -> None:
+    """``python.audit.baseline.new``, made where a baseline is configured; it
+    reads the baseline of whichever configuration is armed."""
+    from opentelemetry.metrics import CallbackOptions, Observation
+
+    def observe(options: CallbackOptions) -> list[Observation]:
+        watcher = getattr(state.emitter, "watcher", None)
+        if type(watcher) is not Baseline:
+            return []
+        return [
+            Observation(
+                n,
+                _emit.OVERFLOW_ATTRIBUTES
+                if key is None
+                else {
+                    _emit.PACKAGE_NAME_KEY: key[0],
+                    _mapping.CATEGORY_KEY: key[1],
+                    _emit.BASELINE_KIND_KEY: key[2],
+                },
+            )
+            for key, n in watcher.snapshot().items()
+        ]
+
+    meter.create_observable_counter(
+        _emit.BASELINE_METRIC,
+        callbacks=[observe],
+        unit="{event}",
+        description="Exported audit events outside OTEL_PYTHON_AUDITHOOK_BASELINE.",
+    )
