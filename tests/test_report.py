@@ -96,7 +96,7 @@ def test_the_baseline_at_run_time_alerts_once_and_counts(
     run: Runner, tmp_path: pathlib.Path
 ) -> None:
     # the temporary directory is known (directories below it count as one)
-    baseline = _baseline(tmp_path / "baseline.json", {"/tmp/*": []})
+    baseline = _baseline(tmp_path / "baseline.json", {_report._TMP + "*": []})
     (tmp_path / "known.txt").write_text("x")
     t = run(
         f"""
@@ -179,7 +179,7 @@ def test_the_report_on_the_demo(tmp_path: pathlib.Path, implementation: str) -> 
     assert "== what each distribution did (2 Python processes)\n(application)\n" in text
     assert "  hosts:\n    127.0.0.1:(ephemeral)" in text
     assert f"  commands:\n    {sys.executable}\n" in text
-    assert "    /tmp/*/ (5" in text  # the order, the database and the 50 pages
+    assert f"    {_report._TMP}*/ (5" in text  # the order, the database and the 50 pages
     # the JSON round-trips: read back, it renders the same report
     packages = _report.read_report(str(out))
     assert _report.render(packages) in text
