@@ -34,41 +34,24 @@ def _pip(python: pathlib.Path, *args: str) -> None:
     )
 
 
-def _phonehome(root: pathlib.Path) -> pathlib.Path:
-    """A distribution that connects at import time (to the discard port: a
-    different destination from the client's, so not a repeat of it)."""
-    src = root / "phonehome-src"
-    (src / "phonehome").mkdir(parents=True)
+def _connecting_distribution(
+    root: pathlib.Path, name: str, version: str, package: str, port: int
+) -> pathlib.Path:
+    """The source of a distribution whose package connects to a port while
+    it is being imported."""
+    src = root / f"{package}-src"
+    (src / package).mkdir(parents=True)
     (src / "pyproject.toml").write_text(
         "[build-system]\n"
         'requires = ["setuptools>=61"]\n'
         'build-backend = "setuptools.build_meta"\n'
         "[project]\n"
-        f'name = "phonehome"\nversion = "{PHONEHOME_VERSION}"\n'
+        f'name = "{name}"\nversion = "{version}"\n'
         "[tool.setuptools]\n"
-        'packages = ["phonehome"]\n'
+        f'packages = ["{package}"]\n'
     )
-    (src / "phonehome" / "__init__.py").write_text(
-        "import socket\n_s = socket.socket()\n_s.connect_ex(('127.0.0.1', 9))\n_s.close()\n"
-    )
-    return src
-
-
-def _oddname(root: pathlib.Path) -> pathlib.Path:
-    """A distribution whose import name is not its name (as PyYAML's is yaml)."""
-    src = root / "oddname-src"
-    (src / "oddmod").mkdir(parents=True)
-    (src / "pyproject.toml").write_text(
-        "[build-system]\n"
-        'requires = ["setuptools>=61"]\n'
-        'build-backend = "setuptools.build_meta"\n'
-        "[project]\n"
-        'name = "Odd.Name"\nversion = "0.3"\n'
-        "[tool.setuptools]\n"
-        'packages = ["oddmod"]\n'
-    )
-    (src / "oddmod" / "__init__.py").write_text(
-        "import socket\n_s = socket.socket()\n_s.connect_ex(('127.0.0.1', 7))\n_s.close()\n"
+    (src / package / "__init__.py").write_text(
+        f"import socket\n_s = socket.socket()\n_s.connect_ex(('127.0.0.1', {port}))\n_s.close()\n"
     )
     return src
 
@@ -92,7 +75,12 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         "\n".join(site.getsitepackages() + [site.getusersitepackages()]) + "\n"
     )
     _pip(python, "--ignore-installed", "--no-deps", URLLIB3)
-    _pip(python, "--no-deps", "--no-build-isolation", str(_phonehome(root)), str(_oddname(root)))
+    # phonehome connects to the discard port: another destination than the
+    # client's, so not a repeat of it; Odd.Name's import name is oddmod (as
+    # PyYAML's is yaml)
+    phonehome = _connecting_distribution(root, "phonehome", PHONEHOME_VERSION, "phonehome", 9)
+    oddname = _connecting_distribution(root, "Odd.Name", "0.3", "oddmod", 7)
+    _pip(python, "--no-deps", "--no-build-isolation", str(phonehome), str(oddname))
     return python
 
 
@@ -175,24 +163,20 @@ def test_the_report_names_each_distribution(
     script.write_text(
         f"import urllib3, phonehome, oddmod\nurllib3.PoolManager().request('GET', 'http://127.0.0.1:{server}/')\n"
     )
-    env = clean_env()
-    proc = subprocess.run(
-        [
-            str(venv),
-            "-m",
-            "opentelemetry.instrumentation.audithook",
-            "report",
-            "--",
-            str(venv),
-            str(script),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+
+    def report(*args: str) -> subprocess.CompletedProcess[str]:
+        # the report of the venv's own copy of this package's CLI
+        return subprocess.run(
+            [str(venv), "-m", "opentelemetry.instrumentation.audithook", "report", *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            cwd=tmp_path,
+            timeout=120,
+        )
+
+    proc = report("--", str(venv), str(script))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     version = _version(venv, "urllib3")
@@ -203,16 +187,9 @@ def test_the_report_names_each_distribution(
     assert "odd-name 0.3\n  hosts:\n    127.0.0.1:7\n" in out
     assert "(unknown)" not in out
     # pip itself: a real command, its own distribution's behaviour
-    proc = subprocess.run(
-        [str(venv), "-m", "opentelemetry.instrumentation.audithook", "report", "--json",
-         str(tmp_path / "pip.json"), "--", str(venv), "-m", "pip", "list",
-         "--disable-pip-version-check"],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
+    proc = report(
+        "--json", str(tmp_path / "pip.json"), "--", str(venv), "-m", "pip", "list",
+        "--disable-pip-version-check",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "urllib3" in proc.stdout and "phonehome" in proc.stdout  # pip list's own output

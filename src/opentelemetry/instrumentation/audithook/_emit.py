@@ -540,23 +540,33 @@ class Emitter:
         if recording:
             self.seam.add_span_event(span, event, attrs)
         else:
-            self.logger.emit(
-                _logs.LogRecord(
-                    timestamp=time.time_ns(),
-                    context=ctx,
-                    severity_number=_logs.SeverityNumber.INFO,
-                    severity_text="INFO",
-                    body=event,
-                    attributes=attrs,
-                    event_name=event,
-                )
-            )
+            self.log(ctx, event, event, attrs)
         if package is not None:
             category = plan.category
             self.counts.count_package(package, category)
             watcher = self.watcher
             if watcher is not None:
                 watcher(event, category, package, attrs, ctx)
+
+    def log(
+        self,
+        ctx: Any,
+        event_name: str,
+        body: str,
+        attrs: dict[str, Any],
+        warn: bool = False,
+    ) -> None:
+        self.logger.emit(
+            _logs.LogRecord(
+                timestamp=time.time_ns(),
+                context=ctx,
+                severity_number=_logs.SeverityNumber.WARN if warn else _logs.SeverityNumber.INFO,
+                severity_text="WARN" if warn else "INFO",
+                body=body,
+                attributes=attrs,
+                event_name=event_name,
+            )
+        )
 
     def _locate(self, walk: Walk, event: str) -> Location | None | bool:
         """The application's frame behind the event, None when there is none

@@ -131,6 +131,19 @@ def behaviour(event: str, category: str, attrs: Mapping[str, Any]) -> tuple[str,
     return None
 
 
+def behaviours_of(event: str, category: str, attrs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The event's (kind, item), and its import-time one when a module was
+    being imported."""
+    found = behaviour(event, category, attrs)
+    if found is None:
+        return []
+    kind, item = found
+    module = attrs.get(_emit.IMPORT_MODULE_KEY)
+    if type(module) is not str:
+        return [found]
+    return [found, ("import_time", f"{module}: {kind} {item}")]
+
+
 def _new_package(version: str | None) -> dict[str, Any]:
     return {"version": version, **{kind: {} for kind in KINDS}}
 
@@ -147,11 +160,9 @@ class Collector:
     def __call__(
         self, event: str, category: str, package: str, attrs: dict[str, Any], ctx: Any
     ) -> None:
-        found = behaviour(event, category, attrs)
-        if found is None:
+        found = behaviours_of(event, category, attrs)
+        if not found:
             return
-        kind, item = found
-        module = attrs.get(_emit.IMPORT_MODULE_KEY)
         table, key = self.packages, package
         code_file = attrs.get(_emit.FILE_KEY)
         if package == _emit.UNKNOWN_PACKAGE and type(code_file) is str:
@@ -164,9 +175,8 @@ class Collector:
                     entry = table.get(key)
             if entry is None:
                 entry = table[key] = _new_package(attrs.get(_emit.PACKAGE_VERSION_KEY))
-            self._add(entry[kind], item, attrs.get("file.path") if kind == "files" else None)
-            if type(module) is str:
-                self._add(entry["import_time"], f"{module}: {kind} {item}", None)
+            for kind, item in found:
+                self._add(entry[kind], item, attrs.get("file.path") if kind == "files" else None)
 
     @staticmethod
     def _add(items: dict[str, Any], item: str, file: Any) -> None:
@@ -505,15 +515,8 @@ class Baseline:
     def __call__(
         self, event: str, category: str, package: str, attrs: dict[str, Any], ctx: Any
     ) -> None:
-        found = behaviour(event, category, attrs)
-        if found is None:
-            return
-        kind, item = found
-        keys = [(package, kind, item)]
-        module = attrs.get(_emit.IMPORT_MODULE_KEY)
-        if type(module) is str:
-            keys.append((package, "import_time", f"{module}: {kind} {item}"))
-        for key in keys:
+        for kind, item in behaviours_of(event, category, attrs):
+            key = (package, kind, item)
             if key in self.known:
                 continue
             self.count(package, category, key[1])
@@ -530,20 +533,12 @@ class Baseline:
         if not emitter.logs_exported:
             return
         package, kind, item = key
-        emitter.logger.emit(
-            _logs.LogRecord(
-                timestamp=time.time_ns(),
-                context=ctx,
-                severity_number=_logs.SeverityNumber.WARN,
-                severity_text="WARN",
-                body=f"new behaviour outside the baseline: {package} {kind} {item}",
-                attributes={
-                    **attrs,
-                    _emit.BASELINE_KIND_KEY: kind,
-                    "python.audit.baseline.item": item,
-                },
-                event_name=BASELINE_EVENT,
-            )
+        emitter.log(
+            ctx,
+            BASELINE_EVENT,
+            f"new behaviour outside the baseline: {package} {kind} {item}",
+            {**attrs, _emit.BASELINE_KIND_KEY: kind, "python.audit.baseline.item": item},
+            warn=True,
         )
 
 
