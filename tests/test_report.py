@@ -244,3 +244,48 @@ def test_the_report_leaves_an_existing_sitecustomize_working(tmp_path: pathlib.P
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"1 {theirs / 'sitecustomize.py'}\n")
+
+
+def test_a_forked_child_counts_new_behaviour_from_zero(run: Runner, tmp_path: pathlib.Path) -> None:
+    baseline = _baseline(tmp_path / "baseline.json", {})
+    t = run(
+        """
+import os
+from opentelemetry.instrumentation.audithook._hook import STATE
+with span("work"):
+    open("/etc/hostname").close()
+    pid = os.fork()
+    if pid == 0:
+        open("/etc/hosts").close()
+        print("CHILD", sorted(STATE.emitter.watcher.snapshot().values()), flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+dump()
+""",
+        kwargs={"events": "open", "code_location": True},
+        env={"OTEL_PYTHON_AUDITHOOK_BASELINE": str(baseline)},
+    )
+    assert "CHILD [1]\n" in t.stdout  # not the parent's 1 carried over, plus its own
+    (point,) = t.points("python.audit.baseline.new")
+    assert point["value"] == 1
+
+
+def test_a_failing_watcher_never_costs_the_event(run: Runner, tmp_path: pathlib.Path) -> None:
+    baseline = _baseline(tmp_path / "baseline.json", {})
+    t = run(
+        """
+from opentelemetry.instrumentation.audithook import _report
+def broken(*args):
+    raise RuntimeError("broken watcher")
+_report.behaviours_of = broken
+with span("work"):
+    open("/etc/hostname").close()
+dump()
+""",
+        kwargs={"events": "open", "code_location": True},
+        env={"OTEL_PYTHON_AUDITHOOK_BASELINE": str(baseline)},
+    )
+    assert len(t.events("work", "open")) == 1
+    assert t.dropped("open", "hook_error") == 0
+    assert "the baseline (or report) failed on 'open'" in t.stderr
+    assert "RuntimeError: broken watcher" in t.stderr

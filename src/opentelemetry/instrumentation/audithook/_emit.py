@@ -544,9 +544,24 @@ class Emitter:
         if package is not None:
             category = plan.category
             self.counts.count_package(package, category)
-            watcher = self.watcher
-            if watcher is not None:
-                watcher(event, category, package, attrs, ctx)
+            if self.watcher is not None:
+                self._watch(event, category, package, attrs, ctx)
+
+    def _watch(
+        self, event: str, category: str, package: str, attrs: dict[str, Any], ctx: Any
+    ) -> None:
+        watcher = self.watcher
+        if watcher is None:
+            return
+        try:
+            watcher(event, category, package, attrs, ctx)
+        except Exception as exc:
+            # the event went out: reported, not counted as a drop
+            if not _hook.is_ours(exc, self.raised_by):
+                raise
+            self._report_once(
+                event, exc, "the baseline (or report) failed on", "the event was exported"
+            )
 
     def log(
         self,
@@ -640,6 +655,10 @@ class Emitter:
         self.planner.restart(counts)
         self._budget_lock = threading.Lock()
         self._budgets.clear()
+        # the baseline's counts and the report's collection are the parent's
+        after_fork = getattr(self.watcher, "after_fork", None)
+        if after_fork is not None:
+            after_fork()
 
     def report_error(self, event: str, exc: Exception) -> None:
         self.drop(self.counts.key(event), HOOK_ERROR)

@@ -190,7 +190,7 @@ class Collector:
         else:
             items[item] = items.get(item, 0) + 1
 
-    def clear(self) -> None:
+    def after_fork(self) -> None:
         # a forked child reports what it does itself, not its parent's part
         self.lock = threading.Lock()
         self.packages = {}
@@ -267,7 +267,6 @@ def start_child() -> None:
     if emitter is None:
         return
     emitter.watcher = collector
-    os.register_at_fork(after_in_child=collector.clear)
 
     def write() -> None:
         instrumentor.uninstrument()
@@ -493,9 +492,8 @@ class Baseline:
         self.lock = threading.Lock()
         # new behaviour by (distribution, category, kind); None: the overflow series
         self.counts: dict[tuple[str, str, str] | None, int] = {}
-        os.register_at_fork(after_in_child=self._after_fork)
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         # the child is a new process: its counts start at zero
         self.lock = threading.Lock()
         self.counts = {}
